@@ -1,0 +1,151 @@
+//! Start-up: build the state from a [`Config`], bind the listener, serve until told to stop.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use tokio::net::TcpListener;
+
+use crate::auth::otp::{CodeStore, MemoryCodeStore};
+use crate::auth::password::{PasswordError, Passwords};
+use crate::auth::token::Tokens;
+use crate::auth::{Auth, AuthSettings};
+use crate::clock::{Clock, SystemClock};
+use crate::config::{Config, Secret};
+use crate::db::{Db, DbError};
+use crate::http::cookie::SessionCookie;
+use crate::http::{self, AppState, HttpSettings};
+use crate::mail::{ConsoleMailer, Mailer};
+
+/// How often expired codes and sessions are swept away.
+const SWEEP_INTERVAL: Duration = Duration::from_secs(60);
+const MAX_BODY_BYTES: usize = 16 * 1024;
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The parts with more than one implementation, chosen once at start-up.
+pub struct Parts {
+    pub codes: Arc<dyn CodeStore>,
+    pub mailer: Arc<dyn Mailer>,
+    pub clock: Arc<dyn Clock>,
+}
+
+impl Default for Parts {
+    /// In-process codes, console email, the system clock.
+    fn default() -> Self {
+        Self {
+            codes: Arc::new(MemoryCodeStore::default()),
+            mailer: Arc::new(ConsoleMailer),
+            clock: Arc::new(SystemClock),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("could not open the database: {0}")]
+    Database(#[from] DbError),
+    #[error("could not prepare password hashing: {0}")]
+    Passwords(#[from] PasswordError),
+    #[error("could not listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+}
+
+/// A built server: database open, port bound, not yet serving.
+pub struct Application {
+    listener: TcpListener,
+    router: Router,
+    auth: Arc<Auth>,
+}
+
+impl Application {
+    pub async fn build(config: Config, parts: Parts) -> Result<Self, StartError> {
+        let db = Db::connect(&config.database_url, config.database_max_connections).await?;
+        tracing::info!(backend = db.backend(), "database ready");
+
+        let secret = config.jwt_secret.clone().unwrap_or_else(|| {
+            tracing::warn!(
+                "JWT_SECRET is not set: using a random secret for this run only. \
+                 Every token dies when the server restarts. Set JWT_SECRET (32+ bytes) to keep sessions."
+            );
+            Secret::new(crate::auth::random_hex::<32>())
+        });
+        let auth = Arc::new(Auth {
+            db,
+            codes: parts.codes,
+            mailer: parts.mailer,
+            clock: parts.clock,
+            passwords: Passwords::new(config.bcrypt_cost).await?,
+            tokens: Tokens::new(&secret),
+            settings: AuthSettings {
+                session_ttl: config.jwt_expire,
+                verify_code_ttl: config.otp_verify_ttl,
+                reset_code_ttl: config.otp_reset_ttl,
+                max_code_attempts: config.otp_max_attempts,
+            },
+        });
+        let state = AppState {
+            auth: auth.clone(),
+            cookie: SessionCookie::new(config.cookie_secure),
+        };
+        let settings = HttpSettings {
+            cors_origins: config.cors_origins.clone(),
+            cookie_secure: config.cookie_secure,
+            max_body_bytes: MAX_BODY_BYTES,
+            request_timeout: REQUEST_TIMEOUT,
+        };
+        let router = http::router(state, &settings);
+
+        let addr = SocketAddr::new(config.host, config.port);
+        let listener = TcpListener::bind(addr)
+            .await
+            .map_err(|source| StartError::Bind { addr, source })?;
+        Ok(Self {
+            listener,
+            router,
+            auth,
+        })
+    }
+
+    /// The address actually bound (the real port when the config asked for port 0).
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// The database handle, for operators and tests that need to reach past the API.
+    pub fn db(&self) -> Db {
+        self.auth.db.clone()
+    }
+
+    /// Serves until `shutdown` completes, lets in-flight requests finish, then closes the pool.
+    pub async fn run_until(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        let sweeper = tokio::spawn(sweep_forever(self.auth.clone()));
+        let service = self
+            .router
+            .into_make_service_with_connect_info::<SocketAddr>();
+        let served = axum::serve(self.listener, service)
+            .with_graceful_shutdown(shutdown)
+            .await;
+        sweeper.abort();
+        self.auth.db.close().await;
+        served
+    }
+}
+
+async fn sweep_forever(auth: Arc<Auth>) {
+    let mut every = tokio::time::interval(SWEEP_INTERVAL);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        every.tick().await;
+        if let Err(e) = auth.sweep().await {
+            tracing::warn!(error = %e, "sweep of expired codes and sessions failed");
+        }
+    }
+}

@@ -1,0 +1,20 @@
+//! The auth domain: who users are, how they prove it, and what each flow does.
+//! Nothing here knows about HTTP.
+
+pub mod otp;
+pub mod password;
+mod service;
+pub mod token;
+pub mod types;
+
+pub use service::{Auth, AuthError, AuthSettings, Login};
+
+/// `N` random bytes from the CSPRNG, hex-encoded: unguessable, and safe in a URL, a cookie or SQL.
+pub(crate) fn random_hex<const N: usize>() -> String {
+    use std::fmt::Write;
+    let bytes: [u8; N] = rand::random();
+    bytes.iter().fold(String::with_capacity(2 * N), |mut s, b| {
+        let _ = write!(s, "{b:02x}");
+        s
+    })
+}

@@ -1,0 +1,133 @@
+//! Session tokens: HS256 JWTs that name a server-side session.
+
+use chrono::{DateTime, Utc};
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use serde::{Deserialize, Serialize};
+
+use crate::config::Secret;
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Claims {
+    /// The user's id.
+    sub: String,
+    /// The session's id; the session row is the real authority.
+    sid: String,
+    iat: i64,
+    exp: i64,
+}
+
+/// What a valid token says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenClaims {
+    pub user_id: i64,
+    pub session_id: String,
+}
+
+/// Signing and checking keys, built once at start-up.
+#[derive(Clone)]
+pub struct Tokens {
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+    validation: Validation,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum TokenError {
+    #[error("the token is malformed, signed with another key or algorithm, or incomplete")]
+    Invalid,
+    #[error("the token has expired")]
+    Expired,
+    #[error("the token could not be signed: {0}")]
+    Sign(jsonwebtoken::errors::Error),
+}
+
+impl Tokens {
+    pub fn new(secret: &Secret) -> Self {
+        // Only HS256 is accepted: a token claiming "none" or any other algorithm fails the
+        // signature check before anything in it is read. Expiry is checked against our clock.
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.validate_exp = false;
+        validation.leeway = 0;
+        validation.set_required_spec_claims(&["exp", "iat", "sub"]);
+        Self {
+            encoding: EncodingKey::from_secret(secret.expose().as_bytes()),
+            decoding: DecodingKey::from_secret(secret.expose().as_bytes()),
+            validation,
+        }
+    }
+
+    pub fn issue(
+        &self,
+        user_id: i64,
+        session_id: &str,
+        now: DateTime<Utc>,
+        expires_at: DateTime<Utc>,
+    ) -> Result<String, TokenError> {
+        let claims = Claims {
+            sub: user_id.to_string(),
+            sid: session_id.to_owned(),
+            iat: now.timestamp(),
+            exp: expires_at.timestamp(),
+        };
+        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
+            .map_err(TokenError::Sign)
+    }
+
+    pub fn check(&self, token: &str, now: DateTime<Utc>) -> Result<TokenClaims, TokenError> {
+        let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
+            .map_err(|_| TokenError::Invalid)?;
+        let claims = data.claims;
+        if claims.exp <= now.timestamp() {
+            return Err(TokenError::Expired);
+        }
+        let user_id = claims.sub.parse().map_err(|_| TokenError::Invalid)?;
+        Ok(TokenClaims {
+            user_id,
+            session_id: claims.sid,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeDelta;
+
+    fn tokens() -> Tokens {
+        Tokens::new(&Secret::new("test-secret-test-secret-test-secret"))
+    }
+
+    #[test]
+    fn a_fresh_token_names_its_user_and_session() {
+        let now = Utc::now();
+        let t = tokens()
+            .issue(7, "abc", now, now + TimeDelta::minutes(5))
+            .unwrap();
+        let claims = tokens().check(&t, now).unwrap();
+        assert_eq!(claims.user_id, 7);
+        assert_eq!(claims.session_id, "abc");
+    }
+
+    #[test]
+    fn an_expired_token_is_refused() {
+        let now = Utc::now();
+        let t = tokens()
+            .issue(7, "abc", now, now + TimeDelta::minutes(5))
+            .unwrap();
+        let later = now + TimeDelta::minutes(5);
+        assert!(matches!(
+            tokens().check(&t, later),
+            Err(TokenError::Expired)
+        ));
+    }
+
+    #[test]
+    fn a_token_signed_with_another_key_is_refused() {
+        let now = Utc::now();
+        let other = Tokens::new(&Secret::new("another-secret-another-secret-xx"));
+        let t = other
+            .issue(7, "abc", now, now + TimeDelta::minutes(5))
+            .unwrap();
+        assert!(matches!(tokens().check(&t, now), Err(TokenError::Invalid)));
+    }
+}

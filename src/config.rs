@@ -1,0 +1,297 @@
+//! Typed configuration, read once at start-up from the environment (and an optional `.env`).
+//!
+//! Nothing else in the crate reads the environment: tests build a [`Config`] in code.
+
+use std::fmt;
+use std::net::IpAddr;
+use std::time::Duration;
+
+/// Where the server runs; production refuses unsafe defaults.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AppEnv {
+    Development,
+    Production,
+}
+
+/// A secret that never prints itself.
+#[derive(Clone)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub host: IpAddr,
+    pub port: u16,
+    pub database_url: String,
+    pub database_max_connections: u32,
+    /// `None` in development means "generate one at start"; production requires it.
+    pub jwt_secret: Option<Secret>,
+    pub jwt_expire: Duration,
+    pub bcrypt_cost: u32,
+    pub cookie_secure: bool,
+    pub cors_origins: Vec<String>,
+    pub otp_verify_ttl: Duration,
+    pub otp_reset_ttl: Duration,
+    pub otp_max_attempts: u32,
+    pub app_env: AppEnv,
+}
+
+/// A configuration value that cannot be used; the message names the variable.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid configuration: {var} {problem}")]
+pub struct ConfigError {
+    pub var: &'static str,
+    pub problem: String,
+}
+
+impl ConfigError {
+    fn new(var: &'static str, problem: impl Into<String>) -> Self {
+        Self {
+            var,
+            problem: problem.into(),
+        }
+    }
+}
+
+/// Shortest JWT secret accepted in production: 256 bits, the HS256 key size.
+pub const MIN_JWT_SECRET_BYTES: usize = 32;
+
+impl Default for Config {
+    /// The development defaults a fresh clone runs with.
+    fn default() -> Self {
+        Self {
+            host: IpAddr::from([127, 0, 0, 1]),
+            port: 4000,
+            database_url: "sqlite://auth.db".into(),
+            database_max_connections: 10,
+            jwt_secret: None,
+            jwt_expire: Duration::from_secs(60 * 60),
+            bcrypt_cost: 12,
+            cookie_secure: false,
+            cors_origins: vec![
+                "http://localhost:3000".into(),
+                "http://localhost:5173".into(),
+            ],
+            otp_verify_ttl: Duration::from_secs(300),
+            otp_reset_ttl: Duration::from_secs(600),
+            otp_max_attempts: 5,
+            app_env: AppEnv::Development,
+        }
+    }
+}
+
+impl Config {
+    /// Reads the process environment, after loading `.env` if one exists.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        // A missing .env is the normal case; a malformed one must not be ignored.
+        match dotenvy::dotenv() {
+            Ok(_) => {}
+            Err(e) if e.not_found() => {}
+            Err(e) => return Err(ConfigError::new(".env", format!("could not be read: {e}"))),
+        }
+        Self::from_lookup(|key| std::env::var(key).ok())
+    }
+
+    /// Builds a config from any key lookup; unset and empty values take the defaults.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let get = |key: &str| {
+            lookup(key)
+                .map(|v| v.trim().to_owned())
+                .filter(|v| !v.is_empty())
+        };
+        let d = Self::default();
+
+        let app_env = match get("APP_ENV").as_deref() {
+            None | Some("development") => AppEnv::Development,
+            Some("production") => AppEnv::Production,
+            Some(other) => {
+                return Err(ConfigError::new(
+                    "APP_ENV",
+                    format!("must be development or production, got {other:?}"),
+                ));
+            }
+        };
+        let jwt_secret = get("JWT_SECRET").map(Secret::new);
+        if app_env == AppEnv::Production {
+            match &jwt_secret {
+                Some(s) if s.expose().len() >= MIN_JWT_SECRET_BYTES => {}
+                _ => {
+                    return Err(ConfigError::new(
+                        "JWT_SECRET",
+                        format!(
+                            "must be set to at least {MIN_JWT_SECRET_BYTES} bytes when APP_ENV=production"
+                        ),
+                    ));
+                }
+            }
+        }
+
+        let config = Self {
+            host: parse(
+                &get,
+                "HOST",
+                d.host,
+                "an IP address such as 127.0.0.1 or 0.0.0.0",
+            )?,
+            port: parse(&get, "PORT", d.port, "a port number (0-65535)")?,
+            database_url: get("DATABASE_URL").unwrap_or(d.database_url),
+            database_max_connections: bounded(&get, "DATABASE_MAX_CONNECTIONS", 10, 1..=1000)?
+                as u32,
+            jwt_secret,
+            jwt_expire: Duration::from_secs(
+                60 * bounded(&get, "JWT_EXPIRE_MINUTES", 60, 1..=43_200)?,
+            ),
+            bcrypt_cost: bounded(&get, "BCRYPT_COST", 12, 4..=31)? as u32,
+            cookie_secure: parse(&get, "COOKIE_SECURE", d.cookie_secure, "true or false")?,
+            cors_origins: match get("CORS_ORIGINS") {
+                None => d.cors_origins,
+                Some(list) => parse_origins(&list)?,
+            },
+            otp_verify_ttl: Duration::from_secs(bounded(
+                &get,
+                "OTP_VERIFY_TTL_SECONDS",
+                300,
+                10..=86_400,
+            )?),
+            otp_reset_ttl: Duration::from_secs(bounded(
+                &get,
+                "OTP_RESET_TTL_SECONDS",
+                600,
+                10..=86_400,
+            )?),
+            otp_max_attempts: bounded(&get, "OTP_MAX_ATTEMPTS", 5, 1..=20)? as u32,
+            app_env,
+        };
+        if !(config.database_url.starts_with("sqlite:")
+            || config.database_url.starts_with("mysql:"))
+        {
+            return Err(ConfigError::new(
+                "DATABASE_URL",
+                "must start with sqlite:// or mysql://",
+            ));
+        }
+        Ok(config)
+    }
+}
+
+fn parse<T: std::str::FromStr>(
+    get: &impl Fn(&str) -> Option<String>,
+    var: &'static str,
+    default: T,
+    expects: &str,
+) -> Result<T, ConfigError> {
+    match get(var) {
+        None => Ok(default),
+        Some(raw) => raw
+            .parse()
+            .map_err(|_| ConfigError::new(var, format!("must be {expects}, got {raw:?}"))),
+    }
+}
+
+fn bounded(
+    get: &impl Fn(&str) -> Option<String>,
+    var: &'static str,
+    default: u64,
+    range: std::ops::RangeInclusive<u64>,
+) -> Result<u64, ConfigError> {
+    let expects = format!("a whole number from {} to {}", range.start(), range.end());
+    let value = parse(get, var, default, &expects)?;
+    if range.contains(&value) {
+        Ok(value)
+    } else {
+        Err(ConfigError::new(
+            var,
+            format!("must be {expects}, got {value}"),
+        ))
+    }
+}
+
+/// Origins are compared byte for byte with the browser's `Origin` header, so they must be exact.
+fn parse_origins(list: &str) -> Result<Vec<String>, ConfigError> {
+    list.split(',')
+        .map(str::trim)
+        .filter(|o| !o.is_empty())
+        .map(|origin| {
+            let scheme_ok = origin.starts_with("http://") || origin.starts_with("https://");
+            if origin == "*" || !scheme_ok || origin.ends_with('/') {
+                Err(ConfigError::new(
+                    "CORS_ORIGINS",
+                    format!(
+                        "must be a comma-separated list of origins like https://app.example.com (no wildcard, no trailing slash), got {origin:?}"
+                    ),
+                ))
+            } else {
+                Ok(origin.to_owned())
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn from(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        Config::from_lookup(|k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn an_empty_environment_gives_the_development_defaults() {
+        let c = from(&[]).unwrap();
+        assert_eq!(c.port, 4000);
+        assert_eq!(c.database_url, "sqlite://auth.db");
+        assert_eq!(c.bcrypt_cost, 12);
+        assert_eq!(c.otp_verify_ttl, Duration::from_secs(300));
+        assert!(c.jwt_secret.is_none());
+    }
+
+    #[test]
+    fn a_bad_value_names_its_variable() {
+        let err = from(&[("PORT", "eighty")]).unwrap_err();
+        assert_eq!(err.var, "PORT");
+        let err = from(&[("BCRYPT_COST", "3")]).unwrap_err();
+        assert_eq!(err.var, "BCRYPT_COST");
+        let err = from(&[("CORS_ORIGINS", "*")]).unwrap_err();
+        assert_eq!(err.var, "CORS_ORIGINS");
+        let err = from(&[("DATABASE_URL", "postgres://x")]).unwrap_err();
+        assert_eq!(err.var, "DATABASE_URL");
+    }
+
+    #[test]
+    fn production_refuses_a_missing_or_short_jwt_secret() {
+        assert_eq!(
+            from(&[("APP_ENV", "production")]).unwrap_err().var,
+            "JWT_SECRET"
+        );
+        let short = [("APP_ENV", "production"), ("JWT_SECRET", "too-short")];
+        assert_eq!(from(&short).unwrap_err().var, "JWT_SECRET");
+        let long = "x".repeat(MIN_JWT_SECRET_BYTES);
+        assert!(from(&[("APP_ENV", "production"), ("JWT_SECRET", &long)]).is_ok());
+    }
+
+    #[test]
+    fn secrets_do_not_print() {
+        let c = from(&[("JWT_SECRET", "hunter2-hunter2")]).unwrap();
+        assert!(!format!("{c:?}").contains("hunter2"));
+    }
+}

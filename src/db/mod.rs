@@ -1,0 +1,142 @@
+//! Storage: one pool, MySQL/MariaDB or SQLite chosen by the scheme of `DATABASE_URL`.
+//!
+//! Every query is written once, with `?` placeholders both backends understand; [`with_pool!`]
+//! runs it on whichever pool is in use. The backends differ only in `migrations/mysql`,
+//! `migrations/sqlite` and the connection set-up below.
+
+pub mod sessions;
+pub mod users;
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::migrate::MigrateDatabase;
+use sqlx::mysql::{MySql, MySqlConnectOptions, MySqlPool, MySqlPoolOptions};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+use sqlx::{ConnectOptions, Connection, Executor};
+
+/// How long a request waits for a connection before the database counts as unavailable.
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// The connection pool of the backend in use.
+#[derive(Clone, Debug)]
+pub enum Db {
+    MySql(MySqlPool),
+    Sqlite(SqlitePool),
+}
+
+/// Runs the same expression against whichever pool `$db` holds; `$pool` names it inside.
+macro_rules! with_pool {
+    ($db:expr, $pool:ident => $body:expr) => {
+        match $db {
+            $crate::db::Db::MySql($pool) => $body,
+            $crate::db::Db::Sqlite($pool) => $body,
+        }
+    };
+}
+pub(crate) use with_pool;
+
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    /// The database cannot be reached or has no free connection: a 503, and worth a retry.
+    #[error("database unavailable: {0}")]
+    Unavailable(sqlx::Error),
+    /// A unique constraint refused the write.
+    #[error("a row with the same unique key already exists")]
+    Duplicate,
+    #[error("database error: {0}")]
+    Other(sqlx::Error),
+    #[error("migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+}
+
+impl From<sqlx::Error> for DbError {
+    fn from(e: sqlx::Error) -> Self {
+        match &e {
+            sqlx::Error::Database(db) if db.is_unique_violation() => DbError::Duplicate,
+            sqlx::Error::Io(_)
+            | sqlx::Error::Tls(_)
+            | sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::WorkerCrashed
+            | sqlx::Error::Protocol(_) => DbError::Unavailable(e),
+            _ => DbError::Other(e),
+        }
+    }
+}
+
+impl Db {
+    /// Connects by URL scheme, creates the database if it is missing and applies migrations.
+    pub async fn connect(url: &str, max_connections: u32) -> Result<Self, DbError> {
+        let db = if url.starts_with("mysql:") {
+            Self::connect_mysql(url, max_connections).await?
+        } else {
+            Self::connect_sqlite(url, max_connections).await?
+        };
+        db.migrate().await?;
+        Ok(db)
+    }
+
+    async fn connect_mysql(url: &str, max_connections: u32) -> Result<Self, DbError> {
+        if !MySql::database_exists(url).await? {
+            MySql::create_database(url).await?;
+            // The server's default character set may not hold every email or name.
+            let options = MySqlConnectOptions::from_str(url)?;
+            let mut conn = options.connect().await?;
+            conn.execute("ALTER DATABASE CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci")
+                .await?;
+            conn.close().await?;
+            tracing::info!("created the MySQL database (utf8mb4)");
+        }
+        let pool = MySqlPoolOptions::new()
+            .max_connections(max_connections)
+            .acquire_timeout(ACQUIRE_TIMEOUT)
+            .connect(url)
+            .await?;
+        Ok(Db::MySql(pool))
+    }
+
+    async fn connect_sqlite(url: &str, max_connections: u32) -> Result<Self, DbError> {
+        let options = SqliteConnectOptions::from_str(url)?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .busy_timeout(Duration::from_secs(5))
+            .foreign_keys(true);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(max_connections)
+            .acquire_timeout(ACQUIRE_TIMEOUT)
+            .connect_with(options)
+            .await?;
+        Ok(Db::Sqlite(pool))
+    }
+
+    async fn migrate(&self) -> Result<(), DbError> {
+        match self {
+            Db::MySql(pool) => sqlx::migrate!("./migrations/mysql").run(pool).await?,
+            Db::Sqlite(pool) => sqlx::migrate!("./migrations/sqlite").run(pool).await?,
+        }
+        Ok(())
+    }
+
+    /// Answers whether the database takes a trivial query within `timeout`.
+    pub async fn ping(&self, timeout: Duration) -> bool {
+        let query = async {
+            with_pool!(self, pool => sqlx::query("SELECT 1").execute(pool).await.map(|_| ()))
+        };
+        matches!(tokio::time::timeout(timeout, query).await, Ok(Ok(())))
+    }
+
+    pub async fn close(&self) {
+        with_pool!(self, pool => pool.close().await);
+    }
+
+    pub fn backend(&self) -> &'static str {
+        match self {
+            Db::MySql(_) => "mysql",
+            Db::Sqlite(_) => "sqlite",
+        }
+    }
+}

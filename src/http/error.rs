@@ -1,0 +1,113 @@
+//! The one error type of the HTTP layer and how each variant answers.
+//!
+//! Bodies are `{"detail": "..."}` (or FastAPI's list of field errors for 422); internal
+//! details go to the log, tagged with the request's id by the surrounding span, never to the client.
+
+use axum::Json;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use serde_json::json;
+
+use crate::auth::AuthError;
+
+/// One invalid field, in FastAPI's shape: `{"loc": ["body", "email"], "msg": "...", "type": "..."}`.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct FieldError {
+    pub loc: Vec<String>,
+    pub msg: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+}
+
+impl FieldError {
+    pub fn body(path: &[&str], kind: &str, msg: impl Into<String>) -> Self {
+        let mut loc = vec!["body".to_owned()];
+        loc.extend(path.iter().map(|p| (*p).to_owned()));
+        Self {
+            loc,
+            msg: msg.into(),
+            kind: kind.to_owned(),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("request validation failed")]
+    Validation(Vec<FieldError>),
+    #[error("{1}")]
+    Status(StatusCode, &'static str),
+    #[error("{0}")]
+    Unauthorized(&'static str),
+    #[error("service unavailable")]
+    Unavailable,
+    #[error("internal error")]
+    Internal,
+}
+
+pub const NOT_AUTHENTICATED: &str = "Not authenticated";
+
+impl From<AuthError> for ApiError {
+    fn from(e: AuthError) -> Self {
+        match e {
+            AuthError::InvalidCredentials => ApiError::Unauthorized("Invalid email or password"),
+            AuthError::NotAuthenticated => ApiError::Unauthorized(NOT_AUTHENTICATED),
+            AuthError::EmailNotVerified => ApiError::Status(
+                StatusCode::FORBIDDEN,
+                "Email not verified. Please verify your email before logging in.",
+            ),
+            AuthError::InvalidCode => ApiError::Status(
+                StatusCode::BAD_REQUEST,
+                "Invalid or expired code. Check the latest email or request a new code.",
+            ),
+            AuthError::Unavailable(e) => {
+                tracing::warn!(error = %e, "database unavailable");
+                ApiError::Unavailable
+            }
+            AuthError::Internal(msg) => {
+                tracing::error!(error = %msg, "internal error");
+                ApiError::Internal
+            }
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        match self {
+            ApiError::Validation(errors) => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                Json(json!({ "detail": errors })),
+            )
+                .into_response(),
+            ApiError::Status(status, detail) => detail_response(status, detail),
+            ApiError::Unauthorized(detail) => {
+                let mut response = detail_response(StatusCode::UNAUTHORIZED, detail);
+                response.headers_mut().insert(
+                    header::WWW_AUTHENTICATE,
+                    header::HeaderValue::from_static("Bearer"),
+                );
+                response
+            }
+            ApiError::Unavailable => {
+                let mut response = detail_response(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "Service temporarily unavailable. Please try again shortly.",
+                );
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, header::HeaderValue::from_static("5"));
+                response
+            }
+            ApiError::Internal => {
+                detail_response(StatusCode::INTERNAL_SERVER_ERROR, "Internal server error")
+            }
+        }
+    }
+}
+
+/// `{"detail": detail}` with `status`.
+pub fn detail_response(status: StatusCode, detail: &str) -> Response {
+    (status, Json(json!({ "detail": detail }))).into_response()
+}

@@ -1,0 +1,65 @@
+//! Outgoing email: the messages the server sends and the [`Mailer`] trait that delivers them.
+
+mod console;
+mod memory;
+
+pub use console::ConsoleMailer;
+pub use memory::MemoryMailer;
+
+use async_trait::async_trait;
+
+use crate::auth::otp::Code;
+use crate::auth::types::UserEmail;
+
+/// One message to one address.
+#[derive(Clone, Debug)]
+pub struct Email {
+    pub to: UserEmail,
+    pub message: Message,
+}
+
+/// What the server has to tell a user.
+#[derive(Clone, Debug)]
+pub enum Message {
+    /// The code that proves the address belongs to the person registering.
+    VerificationCode { code: Code, ttl_minutes: u64 },
+    /// The code that lets the owner of the address choose a new password.
+    PasswordResetCode { code: Code, ttl_minutes: u64 },
+    /// Someone tried to register an address that already has a verified account.
+    RegistrationAttempt,
+    /// The account's password was just changed.
+    PasswordChanged,
+}
+
+impl Message {
+    /// A short name for logs.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Message::VerificationCode { .. } => "verification_code",
+            Message::PasswordResetCode { .. } => "password_reset_code",
+            Message::RegistrationAttempt => "registration_attempt",
+            Message::PasswordChanged => "password_changed",
+        }
+    }
+
+    /// The code the message carries, if any.
+    pub fn code(&self) -> Option<&Code> {
+        match self {
+            Message::VerificationCode { code, .. } | Message::PasswordResetCode { code, .. } => {
+                Some(code)
+            }
+            Message::RegistrationAttempt | Message::PasswordChanged => None,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("email could not be handed over for delivery: {0}")]
+pub struct MailError(pub String);
+
+/// Delivers email. `send` is called on the request path, so an implementation must return
+/// quickly (hand the message to a queue) rather than wait on a mail server.
+#[async_trait]
+pub trait Mailer: Send + Sync + 'static {
+    async fn send(&self, email: Email) -> Result<(), MailError>;
+}

@@ -1,0 +1,284 @@
+//! Spawns the real application on 127.0.0.1:0 with its own database, an in-memory mailer and a
+//! hand-driven clock, and gives tests small typed helpers to talk to it over HTTP.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use authd::auth::otp::Code;
+use authd::clock::Clock;
+use authd::config::{Config, Secret};
+use authd::db::Db;
+use authd::mail::{MemoryMailer, Message};
+use authd::{Application, Parts};
+use chrono::{DateTime, SubsecRound, TimeDelta, Utc};
+use reqwest::{Response, StatusCode};
+use serde_json::{Value, json};
+use sqlx::migrate::MigrateDatabase;
+
+pub const PASSWORD: &str = "correct horse battery";
+
+/// Which database a test runs against.
+#[derive(Clone, Debug)]
+pub enum Backend {
+    Sqlite,
+    MySql(String),
+}
+
+impl Backend {
+    /// The MySQL server named by TEST_MYSQL_URL, if the variable is set.
+    pub fn mysql() -> Option<Self> {
+        std::env::var("TEST_MYSQL_URL")
+            .ok()
+            .filter(|u| !u.trim().is_empty())
+            .map(Backend::MySql)
+    }
+
+    pub async fn spawn(&self) -> TestApp {
+        self.spawn_with(|_| {}).await
+    }
+
+    /// Spawns the app after `tweak` has adjusted the test configuration.
+    pub async fn spawn_with(&self, tweak: impl FnOnce(&mut Config)) -> TestApp {
+        let name = format!("authd_test_{}", random_suffix());
+        let (database_url, scratch) = match self {
+            Backend::Sqlite => {
+                let dir = tempfile::tempdir().expect("temporary directory");
+                let url = format!("sqlite://{}", dir.path().join("auth.db").display());
+                (url, Scratch::Sqlite(dir))
+            }
+            Backend::MySql(server) => {
+                let url = mysql_url_for(server, &name);
+                (url.clone(), Scratch::MySql(url))
+            }
+        };
+        let mut config = Config {
+            port: 0,
+            database_url,
+            database_max_connections: 5,
+            jwt_secret: Some(Secret::new("test-secret-that-is-long-enough-0123456789")),
+            bcrypt_cost: 4,
+            ..Config::default()
+        };
+        tweak(&mut config);
+        let mailer = Arc::new(MemoryMailer::default());
+        let clock = Arc::new(ManualClock::new());
+        let parts = Parts {
+            mailer: mailer.clone(),
+            clock: clock.clone(),
+            ..Parts::default()
+        };
+        let app = Application::build(config, parts).await.expect("app starts");
+        let addr = app.local_addr().expect("bound address");
+        let db = app.db();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(app.run_until(async {
+            let _ = stopped.await;
+        }));
+        TestApp {
+            base: format!("http://{addr}"),
+            client: client(),
+            mailer,
+            clock,
+            db,
+            _stop: stop,
+            _scratch: scratch,
+        }
+    }
+}
+
+/// What a test leaves behind, removed when the test ends (even by panic).
+enum Scratch {
+    Sqlite(#[allow(dead_code)] tempfile::TempDir),
+    MySql(String),
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        if let Scratch::MySql(url) = self {
+            let url = url.clone();
+            // Drop runs inside the test's runtime, which cannot be blocked on; use a thread.
+            let _ = std::thread::spawn(move || {
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .expect("runtime");
+                let _ = rt.block_on(sqlx::MySql::drop_database(&url));
+            })
+            .join();
+        }
+    }
+}
+
+/// A clock that moves only when told to.
+pub struct ManualClock(Mutex<DateTime<Utc>>);
+
+impl ManualClock {
+    fn new() -> Self {
+        Self(Mutex::new(Utc::now().trunc_subsecs(0)))
+    }
+
+    pub fn advance(&self, by: Duration) {
+        let mut now = self.0.lock().expect("clock lock");
+        *now += TimeDelta::from_std(by).expect("duration fits");
+    }
+}
+
+impl Clock for ManualClock {
+    fn now(&self) -> DateTime<Utc> {
+        *self.0.lock().expect("clock lock")
+    }
+}
+
+/// A running app and a browser-like client (it keeps cookies).
+pub struct TestApp {
+    pub base: String,
+    pub client: reqwest::Client,
+    pub mailer: Arc<MemoryMailer>,
+    pub clock: Arc<ManualClock>,
+    pub db: Db,
+    _stop: tokio::sync::oneshot::Sender<()>,
+    _scratch: Scratch,
+}
+
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .cookie_store(true)
+        .build()
+        .expect("http client")
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> Response {
+        self.client
+            .post(self.url(path))
+            .json(&body)
+            .send()
+            .await
+            .expect("request sent")
+    }
+
+    pub async fn get(&self, path: &str) -> Response {
+        self.client
+            .get(self.url(path))
+            .send()
+            .await
+            .expect("request sent")
+    }
+
+    pub async fn register(&self, email: &str) -> Response {
+        let body = json!({ "name": "Test User", "email": email, "password": PASSWORD });
+        self.post("/api/auth/register", body).await
+    }
+
+    /// The code in the newest message to `email`; panics if none carries one.
+    pub fn last_code(&self, email: &str) -> String {
+        self.mailer
+            .sent_to(email)
+            .iter()
+            .rev()
+            .find_map(|e| e.message.code().map(Code::expose).map(str::to_owned))
+            .unwrap_or_else(|| panic!("no code was mailed to {email}"))
+    }
+
+    /// How many messages of `kind` went to `email`.
+    pub fn mail_count(&self, email: &str, kind: fn(&Message) -> bool) -> usize {
+        self.mailer
+            .sent_to(email)
+            .iter()
+            .filter(|e| kind(&e.message))
+            .count()
+    }
+
+    pub async fn verify(&self, email: &str, otp: &str) -> Response {
+        self.post(
+            "/api/auth/verify-email",
+            json!({ "email": email, "otp": otp }),
+        )
+        .await
+    }
+
+    pub async fn login(&self, email: &str, password: &str) -> Response {
+        self.post(
+            "/api/auth/login",
+            json!({ "email": email, "password": password }),
+        )
+        .await
+    }
+
+    /// Registers and verifies `email` with [`PASSWORD`].
+    pub async fn verified_user(&self, email: &str) {
+        assert_eq!(self.register(email).await.status(), StatusCode::CREATED);
+        let code = self.last_code(email);
+        assert_eq!(self.verify(email, &code).await.status(), StatusCode::OK);
+    }
+
+    /// Registers, verifies and logs in `email`; returns the access token from the body.
+    pub async fn logged_in_user(&self, email: &str) -> String {
+        self.verified_user(email).await;
+        let response = self.login(email, PASSWORD).await;
+        assert_eq!(response.status(), StatusCode::OK);
+        let body: Value = response.json().await.expect("json body");
+        body["access_token"].as_str().expect("token").to_owned()
+    }
+
+    /// GET /api/auth/me with `Authorization: Bearer <token>` and no cookies.
+    pub async fn me_with_bearer(&self, token: &str) -> Response {
+        reqwest::Client::new()
+            .get(self.url("/api/auth/me"))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("request sent")
+    }
+}
+
+/// The `detail` string of an error body.
+pub async fn detail(response: Response) -> String {
+    let body: Value = response.json().await.expect("json body");
+    body["detail"].as_str().expect("detail string").to_owned()
+}
+
+fn random_suffix() -> String {
+    format!("{:016x}", rand::random::<u64>())
+}
+
+/// The server of `server` (a MySQL URL) with the database `name`, keeping any query options.
+fn mysql_url_for(server: &str, name: &str) -> String {
+    let (scheme, rest) = server.split_once("://").unwrap_or(("mysql", server));
+    let authority = rest.split(['/', '?']).next().unwrap_or(rest);
+    let query = rest
+        .split_once('?')
+        .map(|(_, q)| format!("?{q}"))
+        .unwrap_or_default();
+    format!("{scheme}://{authority}/{name}{query}")
+}
+
+/// Runs a test body against SQLite always, and against MySQL when TEST_MYSQL_URL is set.
+macro_rules! both_backends {
+    ($(async fn $name:ident($backend:ident: Backend) $body:block)*) => {$(
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+
+            async fn run($backend: Backend) $body
+
+            #[tokio::test]
+            async fn sqlite() {
+                run(Backend::Sqlite).await
+            }
+
+            #[tokio::test]
+            async fn mysql() {
+                match Backend::mysql() {
+                    Some(backend) => run(backend).await,
+                    None => eprintln!("skipped: TEST_MYSQL_URL is not set"),
+                }
+            }
+        }
+    )*};
+}
+pub(crate) use both_backends;

@@ -1,0 +1,13 @@
+//! Black-box tests: the real server on a loopback port, driven over HTTP.
+//! Every test runs against SQLite, and against MySQL/MariaDB when TEST_MYSQL_URL is set.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod helpers;
+
+mod errors;
+mod login;
+mod register;
+mod reset;
+mod sessions;
+mod verify;
