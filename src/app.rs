@@ -8,6 +8,7 @@ use std::time::Duration;
 use axum::Router;
 use tokio::net::TcpListener;
 
+use crate::auth::counters::{CounterStore, MemoryCounters};
 use crate::auth::otp::{CodeStore, MemoryCodeStore};
 use crate::auth::password::{PasswordError, Passwords};
 use crate::auth::token::Tokens;
@@ -16,17 +17,16 @@ use crate::clock::{Clock, SystemClock};
 use crate::config::{Config, Secret};
 use crate::db::{Db, DbError};
 use crate::http::cookie::SessionCookie;
-use crate::http::{self, AppState, HttpSettings};
+use crate::http::{self, AppState, HttpSettings, RateLimit, RateLimiters};
 use crate::mail::{ConsoleMailer, Mailer};
 
-/// How often expired codes and sessions are swept away.
+/// How often expired codes, counters, sessions and idle rate-limit keys are swept away.
 const SWEEP_INTERVAL: Duration = Duration::from_secs(60);
-const MAX_BODY_BYTES: usize = 16 * 1024;
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The parts with more than one implementation, chosen once at start-up.
 pub struct Parts {
     pub codes: Arc<dyn CodeStore>,
+    pub counters: Arc<dyn CounterStore>,
     pub mailer: Arc<dyn Mailer>,
     pub clock: Arc<dyn Clock>,
 }
@@ -36,6 +36,7 @@ impl Default for Parts {
     fn default() -> Self {
         Self {
             codes: Arc::new(MemoryCodeStore::default()),
+            counters: Arc::new(MemoryCounters::default()),
             mailer: Arc::new(ConsoleMailer),
             clock: Arc::new(SystemClock),
         }
@@ -48,6 +49,8 @@ pub enum StartError {
     Database(#[from] DbError),
     #[error("could not prepare password hashing: {0}")]
     Passwords(#[from] PasswordError),
+    #[error("invalid configuration: a rate limit has a zero burst or period")]
+    RateLimit,
     #[error("could not listen on {addr}: {source}")]
     Bind {
         addr: SocketAddr,
@@ -60,6 +63,7 @@ pub struct Application {
     listener: TcpListener,
     router: Router,
     auth: Arc<Auth>,
+    limiters: RateLimiters,
 }
 
 impl Application {
@@ -77,6 +81,7 @@ impl Application {
         let auth = Arc::new(Auth {
             db,
             codes: parts.codes,
+            counters: parts.counters,
             mailer: parts.mailer,
             clock: parts.clock,
             passwords: Passwords::new(config.bcrypt_cost).await?,
@@ -86,6 +91,9 @@ impl Application {
                 verify_code_ttl: config.otp_verify_ttl,
                 reset_code_ttl: config.otp_reset_ttl,
                 max_code_attempts: config.otp_max_attempts,
+                login_limits: config.login_limits,
+                code_limits: config.code_limits,
+                password_policy: config.password_policy,
             },
         });
         let state = AppState {
@@ -95,10 +103,19 @@ impl Application {
         let settings = HttpSettings {
             cors_origins: config.cors_origins.clone(),
             cookie_secure: config.cookie_secure,
-            max_body_bytes: MAX_BODY_BYTES,
-            request_timeout: REQUEST_TIMEOUT,
+            trust_proxy: config.trust_proxy,
+            max_body_bytes: config.max_body_bytes,
+            request_timeout: config.request_timeout,
+            credential_rate: RateLimit {
+                burst: config.rate_limit_auth_burst,
+                period: Duration::from_secs(60) / config.rate_limit_auth_per_minute.max(1),
+            },
+            general_rate: RateLimit {
+                burst: config.rate_limit_general_burst,
+                period: Duration::from_secs(1) / config.rate_limit_general_per_second.max(1),
+            },
         };
-        let router = http::router(state, &settings);
+        let (router, limiters) = http::router(state, &settings).ok_or(StartError::RateLimit)?;
 
         let addr = SocketAddr::new(config.host, config.port);
         let listener = TcpListener::bind(addr)
@@ -108,6 +125,7 @@ impl Application {
             listener,
             router,
             auth,
+            limiters,
         })
     }
 
@@ -126,7 +144,7 @@ impl Application {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        let sweeper = tokio::spawn(sweep_forever(self.auth.clone()));
+        let sweeper = tokio::spawn(sweep_forever(self.auth.clone(), self.limiters.clone()));
         let service = self
             .router
             .into_make_service_with_connect_info::<SocketAddr>();
@@ -139,11 +157,12 @@ impl Application {
     }
 }
 
-async fn sweep_forever(auth: Arc<Auth>) {
+async fn sweep_forever(auth: Arc<Auth>, limiters: RateLimiters) {
     let mut every = tokio::time::interval(SWEEP_INTERVAL);
     every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         every.tick().await;
+        limiters.purge_idle();
         if let Err(e) = auth.sweep().await {
             tracing::warn!(error = %e, "sweep of expired codes and sessions failed");
         }

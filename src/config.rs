@@ -6,6 +6,8 @@ use std::fmt;
 use std::net::IpAddr;
 use std::time::Duration;
 
+use crate::auth::policy::{CodeLimits, Limit, LoginLimits, PasswordPolicy};
+
 /// Where the server runs; production refuses unsafe defaults.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum AppEnv {
@@ -49,6 +51,19 @@ pub struct Config {
     pub otp_reset_ttl: Duration,
     pub otp_max_attempts: u32,
     pub app_env: AppEnv,
+    /// Take client IPs from X-Real-IP / X-Forwarded-For: only behind a proxy that sets them.
+    pub trust_proxy: bool,
+    pub max_body_bytes: usize,
+    pub request_timeout: Duration,
+    /// Per-IP budget of the endpoints that take credentials or send email.
+    pub rate_limit_auth_per_minute: u32,
+    pub rate_limit_auth_burst: u32,
+    /// Per-IP budget of every request.
+    pub rate_limit_general_per_second: u32,
+    pub rate_limit_general_burst: u32,
+    pub login_limits: LoginLimits,
+    pub code_limits: CodeLimits,
+    pub password_policy: PasswordPolicy,
 }
 
 /// A configuration value that cannot be used; the message names the variable.
@@ -91,6 +106,16 @@ impl Default for Config {
             otp_reset_ttl: Duration::from_secs(600),
             otp_max_attempts: 5,
             app_env: AppEnv::Development,
+            trust_proxy: false,
+            max_body_bytes: 16 * 1024,
+            request_timeout: Duration::from_secs(30),
+            rate_limit_auth_per_minute: 10,
+            rate_limit_auth_burst: 10,
+            rate_limit_general_per_second: 50,
+            rate_limit_general_burst: 100,
+            login_limits: LoginLimits::default(),
+            code_limits: CodeLimits::default(),
+            password_policy: PasswordPolicy::default(),
         }
     }
 }
@@ -176,6 +201,24 @@ impl Config {
             )?),
             otp_max_attempts: bounded(&get, "OTP_MAX_ATTEMPTS", 5, 1..=20)? as u32,
             app_env,
+            trust_proxy: parse(&get, "TRUST_PROXY", d.trust_proxy, "true or false")?,
+            max_body_bytes: bounded(&get, "MAX_BODY_BYTES", 16 * 1024, 1024..=1024 * 1024)?
+                as usize,
+            request_timeout: Duration::from_secs(bounded(
+                &get,
+                "REQUEST_TIMEOUT_SECONDS",
+                30,
+                1..=300,
+            )?),
+            rate_limit_auth_per_minute: count(&get, "RATE_LIMIT_AUTH_PER_MINUTE", 10)?,
+            rate_limit_auth_burst: count(&get, "RATE_LIMIT_AUTH_BURST", 10)?,
+            rate_limit_general_per_second: count(&get, "RATE_LIMIT_GENERAL_PER_SECOND", 50)?,
+            rate_limit_general_burst: count(&get, "RATE_LIMIT_GENERAL_BURST", 100)?,
+            login_limits: login_limits(&get)?,
+            code_limits: code_limits(&get)?,
+            password_policy: PasswordPolicy {
+                min_score: bounded(&get, "PASSWORD_MIN_SCORE", 3, 0..=4)? as u8,
+            },
         };
         if !(config.database_url.starts_with("sqlite:")
             || config.database_url.starts_with("mysql:"))
@@ -219,6 +262,61 @@ fn bounded(
             format!("must be {expects}, got {value}"),
         ))
     }
+}
+
+/// A positive count that fits the rate limiter.
+fn count(
+    get: &impl Fn(&str) -> Option<String>,
+    var: &'static str,
+    default: u64,
+) -> Result<u32, ConfigError> {
+    Ok(bounded(get, var, default, 1..=1_000_000)? as u32)
+}
+
+fn seconds(
+    get: &impl Fn(&str) -> Option<String>,
+    var: &'static str,
+    default: Duration,
+) -> Result<Duration, ConfigError> {
+    Ok(Duration::from_secs(bounded(
+        get,
+        var,
+        default.as_secs(),
+        1..=7 * 86_400,
+    )?))
+}
+
+fn login_limits(get: &impl Fn(&str) -> Option<String>) -> Result<LoginLimits, ConfigError> {
+    let d = LoginLimits::default();
+    let lockout = seconds(get, "LOGIN_LOCKOUT_SECONDS", d.per_account_ip.lockout)?;
+    let limit = |var, default: Limit, lockout| -> Result<Limit, ConfigError> {
+        Ok(Limit {
+            max: count(get, var, u64::from(default.max))?,
+            window: lockout,
+            lockout,
+        })
+    };
+    Ok(LoginLimits {
+        per_account_ip: limit("LOGIN_MAX_FAILURES", d.per_account_ip, lockout)?,
+        per_ip: limit("LOGIN_MAX_FAILURES_PER_IP", d.per_ip, lockout)?,
+        per_account: Limit {
+            lockout: seconds(get, "LOGIN_ACCOUNT_LOCKOUT_SECONDS", d.per_account.lockout)?,
+            ..limit("LOGIN_MAX_FAILURES_PER_ACCOUNT", d.per_account, lockout)?
+        },
+    })
+}
+
+fn code_limits(get: &impl Fn(&str) -> Option<String>) -> Result<CodeLimits, ConfigError> {
+    let d = CodeLimits::default();
+    let max_wrong = d.wrong_codes_per_email.max;
+    Ok(CodeLimits {
+        wrong_codes_per_email: Limit {
+            max: count(get, "OTP_MAX_FAILURES_PER_EMAIL", u64::from(max_wrong))?,
+            ..d.wrong_codes_per_email
+        },
+        mail_cooldown: seconds(get, "EMAIL_COOLDOWN_SECONDS", d.mail_cooldown)?,
+        mails_per_hour: count(get, "EMAIL_MAX_PER_HOUR", u64::from(d.mails_per_hour))?,
+    })
 }
 
 /// Origins are compared byte for byte with the browser's `Origin` header, so they must be exact.
@@ -275,6 +373,22 @@ mod tests {
         assert_eq!(err.var, "CORS_ORIGINS");
         let err = from(&[("DATABASE_URL", "postgres://x")]).unwrap_err();
         assert_eq!(err.var, "DATABASE_URL");
+        let err = from(&[("RATE_LIMIT_AUTH_BURST", "0")]).unwrap_err();
+        assert_eq!(err.var, "RATE_LIMIT_AUTH_BURST");
+        let err = from(&[("TRUST_PROXY", "yes please")]).unwrap_err();
+        assert_eq!(err.var, "TRUST_PROXY");
+    }
+
+    #[test]
+    fn login_limits_come_from_their_variables() {
+        let c = from(&[
+            ("LOGIN_MAX_FAILURES", "3"),
+            ("LOGIN_ACCOUNT_LOCKOUT_SECONDS", "60"),
+        ])
+        .unwrap();
+        assert_eq!(c.login_limits.per_account_ip.max, 3);
+        assert_eq!(c.login_limits.per_account.lockout, Duration::from_secs(60));
+        assert_eq!(c.login_limits.per_ip.max, 20);
     }
 
     #[test]

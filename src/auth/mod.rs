@@ -1,8 +1,10 @@
 //! The auth domain: who users are, how they prove it, and what each flow does.
 //! Nothing here knows about HTTP.
 
+pub mod counters;
 pub mod otp;
 pub mod password;
+pub mod policy;
 mod service;
 pub mod token;
 pub mod types;
@@ -17,4 +19,9 @@ pub(crate) fn random_hex<const N: usize>() -> String {
         let _ = write!(s, "{b:02x}");
         s
     })
+}
+
+/// A std duration as a chrono one, saturating instead of failing.
+pub(crate) fn delta(d: std::time::Duration) -> chrono::TimeDelta {
+    chrono::TimeDelta::from_std(d).unwrap_or(chrono::TimeDelta::MAX)
 }

@@ -52,11 +52,38 @@ impl fmt::Debug for Code {
     }
 }
 
+/// The registration a verification code was sent for: verifying with that code gives the
+/// account this name and password. So whoever registers an address first cannot own it
+/// after its real owner registers too and verifies with the code sent for that registration.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Registration {
+    pub name: String,
+    pub password_hash: String,
+}
+
+impl fmt::Debug for Registration {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Registration")
+            .field("name", &self.name)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A code to store, with when it dies and what it was sent for.
+#[derive(Clone, Debug)]
+pub struct NewCode {
+    pub code: Code,
+    pub expires_at: DateTime<Utc>,
+    pub registration: Option<Registration>,
+    /// How long the registration is remembered after the code dies, for a resend.
+    pub registration_expires_at: DateTime<Utc>,
+}
+
 /// The result of checking a submitted code.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CodeCheck {
     /// Right code, in time: it is now used up.
-    Accepted,
+    Accepted(Option<Registration>),
     /// Wrong code; the stored one survives for `remaining` more tries.
     Rejected { remaining: u32 },
     /// Wrong code and the last allowed try: the stored code is burned.
@@ -69,14 +96,8 @@ pub enum CodeCheck {
 /// two concurrent checks of one code can never both be accepted.
 #[async_trait]
 pub trait CodeStore: Send + Sync + 'static {
-    /// Stores `code`, replacing any earlier code for the same purpose and address.
-    async fn put(
-        &self,
-        purpose: Purpose,
-        email: &UserEmail,
-        code: &Code,
-        expires_at: DateTime<Utc>,
-    );
+    /// Stores a code, replacing any earlier code for the same purpose and address.
+    async fn put(&self, purpose: Purpose, email: &UserEmail, code: NewCode);
 
     /// Checks `code`, counting a wrong try; `max_attempts` wrong tries burn the stored code.
     async fn check(
@@ -88,14 +109,32 @@ pub trait CodeStore: Send + Sync + 'static {
         now: DateTime<Utc>,
     ) -> CodeCheck;
 
-    /// Drops expired codes so memory stays bounded.
+    /// The registration the latest code for this address was sent for, while remembered
+    /// (it outlives the code, so a resend after expiry keeps the same registration).
+    async fn registration(
+        &self,
+        purpose: Purpose,
+        email: &UserEmail,
+        now: DateTime<Utc>,
+    ) -> Option<Registration>;
+
+    /// Drops what has expired so memory stays bounded.
     async fn sweep(&self, now: DateTime<Utc>);
 }
 
 struct Stored {
-    code: Code,
+    /// `None` once the code was burned.
+    code: Option<Code>,
     expires_at: DateTime<Utc>,
     failed: u32,
+    registration: Option<Registration>,
+    registration_expires_at: DateTime<Utc>,
+}
+
+impl Stored {
+    fn gone(&self, now: DateTime<Utc>) -> bool {
+        self.expires_at.max(self.registration_expires_at) <= now
+    }
 }
 
 /// The in-process store: codes live in this server's memory and die with it.
@@ -116,17 +155,13 @@ impl MemoryCodeStore {
 
 #[async_trait]
 impl CodeStore for MemoryCodeStore {
-    async fn put(
-        &self,
-        purpose: Purpose,
-        email: &UserEmail,
-        code: &Code,
-        expires_at: DateTime<Utc>,
-    ) {
+    async fn put(&self, purpose: Purpose, email: &UserEmail, new: NewCode) {
         let stored = Stored {
-            code: code.clone(),
-            expires_at,
+            code: Some(new.code),
+            expires_at: new.expires_at,
             failed: 0,
+            registration: new.registration,
+            registration_expires_at: new.registration_expires_at,
         };
         self.codes.insert((purpose, email.clone()), stored);
     }
@@ -145,17 +180,16 @@ impl CodeStore for MemoryCodeStore {
             return CodeCheck::Missing;
         };
         let stored = entry.get_mut();
-        if stored.expires_at <= now {
-            entry.remove();
+        let Some(live) = stored.code.as_ref().filter(|_| stored.expires_at > now) else {
             return CodeCheck::Missing;
-        }
-        if stored.code.matches(code) {
-            entry.remove();
-            return CodeCheck::Accepted;
+        };
+        if live.matches(code) {
+            let used = entry.remove();
+            return CodeCheck::Accepted(used.registration);
         }
         stored.failed += 1;
         if stored.failed >= max_attempts {
-            entry.remove();
+            stored.code = None;
             CodeCheck::Burned
         } else {
             CodeCheck::Rejected {
@@ -164,8 +198,22 @@ impl CodeStore for MemoryCodeStore {
         }
     }
 
+    async fn registration(
+        &self,
+        purpose: Purpose,
+        email: &UserEmail,
+        now: DateTime<Utc>,
+    ) -> Option<Registration> {
+        let stored = self.codes.get(&(purpose, email.clone()))?;
+        if stored.registration_expires_at > now {
+            stored.registration.clone()
+        } else {
+            None
+        }
+    }
+
     async fn sweep(&self, now: DateTime<Utc>) {
-        self.codes.retain(|_, stored| stored.expires_at > now);
+        self.codes.retain(|_, stored| !stored.gone(now));
     }
 }
 
@@ -176,6 +224,15 @@ mod tests {
 
     fn email() -> UserEmail {
         UserEmail::parse("a@example.com").unwrap()
+    }
+
+    fn new_code(code: &Code, now: DateTime<Utc>, minutes: i64) -> NewCode {
+        NewCode {
+            code: code.clone(),
+            expires_at: now + TimeDelta::minutes(minutes),
+            registration: None,
+            registration_expires_at: now + TimeDelta::minutes(minutes),
+        }
     }
 
     #[test]
@@ -192,17 +249,12 @@ mod tests {
         let now = Utc::now();
         let code = Code::generate();
         store
-            .put(
-                Purpose::VerifyEmail,
-                &email(),
-                &code,
-                now + TimeDelta::minutes(5),
-            )
+            .put(Purpose::VerifyEmail, &email(), new_code(&code, now, 5))
             .await;
         let first = store
             .check(Purpose::VerifyEmail, &email(), &code, 5, now)
             .await;
-        assert_eq!(first, CodeCheck::Accepted);
+        assert_eq!(first, CodeCheck::Accepted(None));
         let again = store
             .check(Purpose::VerifyEmail, &email(), &code, 5, now)
             .await;
@@ -215,12 +267,7 @@ mod tests {
         let now = Utc::now();
         let code = Code::generate();
         store
-            .put(
-                Purpose::VerifyEmail,
-                &email(),
-                &code,
-                now + TimeDelta::minutes(5),
-            )
+            .put(Purpose::VerifyEmail, &email(), new_code(&code, now, 5))
             .await;
         let reset = store
             .check(Purpose::ResetPassword, &email(), &code, 5, now)
@@ -229,22 +276,32 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn the_sweeper_drops_expired_codes_only() {
+    async fn the_registration_outlives_its_code() {
         let store = MemoryCodeStore::default();
         let now = Utc::now();
-        let other = UserEmail::parse("b@example.com").unwrap();
-        store
-            .put(Purpose::VerifyEmail, &email(), &Code::generate(), now)
+        let code = Code::generate();
+        let registration = Registration {
+            name: "Ann".into(),
+            password_hash: "hash".into(),
+        };
+        let new = NewCode {
+            registration: Some(registration.clone()),
+            registration_expires_at: now + TimeDelta::hours(24),
+            ..new_code(&code, now, 5)
+        };
+        store.put(Purpose::VerifyEmail, &email(), new).await;
+        let later = now + TimeDelta::minutes(10);
+        let check = store
+            .check(Purpose::VerifyEmail, &email(), &code, 5, later)
             .await;
-        store
-            .put(
-                Purpose::VerifyEmail,
-                &other,
-                &Code::generate(),
-                now + TimeDelta::seconds(1),
-            )
+        assert_eq!(check, CodeCheck::Missing);
+        let kept = store
+            .registration(Purpose::VerifyEmail, &email(), later)
             .await;
-        store.sweep(now).await;
+        assert_eq!(kept, Some(registration));
+        store.sweep(later).await;
         assert_eq!(store.len(), 1);
+        store.sweep(now + TimeDelta::hours(24)).await;
+        assert!(store.is_empty());
     }
 }

@@ -1,17 +1,24 @@
 //! The flows: register, verify, resend, login, authenticate, logout, forgot and reset.
 
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::TimeDelta;
+use chrono::{DateTime, Utc};
 
-use super::otp::{Code, CodeCheck, CodeStore, Purpose};
+use super::counters::{CounterStore, Tally};
+use super::delta;
+use super::otp::{Code, CodeCheck, CodeStore, NewCode, Purpose, Registration};
 use super::password::{PasswordError, Passwords};
+use super::policy::{CodeLimits, Limit, LoginLimits, PasswordPolicy};
 use super::token::{TokenError, Tokens};
-use super::types::{Password, User, UserEmail, UserName};
+use super::types::{Invalid, Password, User, UserEmail, UserName};
 use crate::clock::Clock;
 use crate::db::{self, Db, DbError};
 use crate::mail::{Email, Mailer, Message};
+
+/// How long a registration is remembered for a resend after its code has expired.
+const REGISTRATION_MEMORY: Duration = Duration::from_secs(24 * 3600);
 
 /// Lifetimes and limits the flows need.
 #[derive(Clone, Debug)]
@@ -20,6 +27,9 @@ pub struct AuthSettings {
     pub verify_code_ttl: Duration,
     pub reset_code_ttl: Duration,
     pub max_code_attempts: u32,
+    pub login_limits: LoginLimits,
+    pub code_limits: CodeLimits,
+    pub password_policy: PasswordPolicy,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -32,6 +42,10 @@ pub enum AuthError {
     InvalidCode,
     #[error("no valid session")]
     NotAuthenticated,
+    #[error("too many attempts; retry in {retry_after:?}")]
+    TooManyAttempts { retry_after: Duration },
+    #[error("the password is not acceptable: {}", .0.message)]
+    WeakPassword(Invalid),
     #[error(transparent)]
     Unavailable(DbError),
     #[error("internal error: {0}")]
@@ -65,6 +79,7 @@ pub struct Login {
 pub struct Auth {
     pub db: Db,
     pub codes: Arc<dyn CodeStore>,
+    pub counters: Arc<dyn CounterStore>,
     pub mailer: Arc<dyn Mailer>,
     pub clock: Arc<dyn Clock>,
     pub passwords: Passwords,
@@ -82,53 +97,111 @@ impl Auth {
         email: &UserEmail,
         password: &Password,
     ) -> Result<(), AuthError> {
+        self.settings
+            .password_policy
+            .check(password, email, Some(name.as_str()))
+            .map_err(AuthError::WeakPassword)?;
         // Hash first, always, so a known address answers as slowly as a new one.
         let hash = self.passwords.hash(password).await?;
         let now = self.clock.now();
-        match db::users::insert(&self.db, name, email, &hash, now).await {
-            Ok(()) => self.send_code(Purpose::VerifyEmail, email).await,
-            Err(DbError::Duplicate) => match db::users::find_by_email(&self.db, email).await? {
-                Some(existing) if existing.is_verified => {
-                    self.send(email, Message::RegistrationAttempt).await;
+        let registration = Registration {
+            name: name.as_str().to_owned(),
+            password_hash: hash,
+        };
+        match db::users::insert(&self.db, name, email, &registration.password_hash, now).await {
+            Ok(()) => {}
+            Err(DbError::Duplicate) => {
+                let existing = db::users::find_by_email(&self.db, email).await?;
+                if existing.is_some_and(|u| u.is_verified) {
+                    if self.may_mail("registration_attempt", email).await {
+                        self.send(email, Message::RegistrationAttempt).await;
+                    }
+                    return Ok(());
                 }
-                _ => self.send_code(Purpose::VerifyEmail, email).await,
-            },
+            }
             Err(e) => return Err(e.into()),
         }
+        // The code carries this registration: only verifying with it applies this password.
+        self.send_code(Purpose::VerifyEmail, email, Some(registration))
+            .await;
         Ok(())
     }
 
-    /// Checks a verification code and marks the address verified.
+    /// Checks a verification code and marks the address verified, with the name and password
+    /// of the registration the code was sent for.
     pub async fn verify_email(&self, email: &UserEmail, code: &Code) -> Result<User, AuthError> {
-        self.use_code(Purpose::VerifyEmail, email, code).await?;
-        db::users::mark_verified(&self.db, email, self.clock.now())
+        let registration = self.use_code(Purpose::VerifyEmail, email, code).await?;
+        db::users::mark_verified(&self.db, email, registration.as_ref(), self.clock.now())
             .await?
             .ok_or(AuthError::InvalidCode)
     }
 
-    /// Sends a fresh verification code if the address has an unverified account.
+    /// Sends a fresh verification code if the address has an unverified account. The code is
+    /// for the latest registration of the address (remembered for a day), else the stored one.
     pub async fn resend_verification(&self, email: &UserEmail) -> Result<(), AuthError> {
-        if let Some(user) = db::users::find_by_email(&self.db, email).await?
-            && !user.is_verified
-        {
-            self.send_code(Purpose::VerifyEmail, email).await;
+        let Some(user) = db::users::find_by_email(&self.db, email).await? else {
+            return Ok(());
+        };
+        if user.is_verified {
+            return Ok(());
         }
+        let now = self.clock.now();
+        let remembered = self
+            .codes
+            .registration(Purpose::VerifyEmail, email, now)
+            .await;
+        let registration = remembered.unwrap_or(Registration {
+            name: user.name,
+            password_hash: user.password_hash,
+        });
+        self.send_code(Purpose::VerifyEmail, email, Some(registration))
+            .await;
         Ok(())
     }
 
-    /// Checks the password and opens a session.
-    pub async fn login(&self, email: &UserEmail, password: &Password) -> Result<Login, AuthError> {
+    /// Checks the password and opens a session. Failures are counted per account and IP, per
+    /// IP and per account; past a limit every attempt is refused until the lockout ends, even
+    /// with the right password, and the same way whether or not the account exists.
+    pub async fn login(
+        &self,
+        email: &UserEmail,
+        password: &Password,
+        client: IpAddr,
+    ) -> Result<Login, AuthError> {
+        let now = self.clock.now();
+        let limits = self.settings.login_limits;
+        let guards = [
+            (
+                format!("login:account-ip:{email}|{client}"),
+                limits.per_account_ip,
+            ),
+            (format!("login:ip:{client}"), limits.per_ip),
+            (format!("login:account:{email}"), limits.per_account),
+        ];
+        let tallies = self.count_attempts(&guards, now).await?;
+
         let record = db::users::find_by_email(&self.db, email).await?;
         let hash = record.as_ref().map(|r| r.password_hash.as_str());
-        if !self.passwords.verify(password, hash).await? {
+        let matched = self.passwords.verify(password, hash).await?;
+        let Some(user) = record.filter(|_| matched).map(|r| r.into_user()) else {
+            for ((key, limit), tally) in guards.iter().zip(&tallies) {
+                if tally.count >= limit.max {
+                    self.counters
+                        .reset_at(key, now + delta(limit.lockout))
+                        .await;
+                }
+            }
             return Err(AuthError::InvalidCredentials);
+        };
+        // The right password: this attempt was no failure.
+        self.counters.clear(&guards[0].0).await;
+        for (key, _) in &guards[1..] {
+            self.counters.unhit(key, now).await;
         }
-        let user = record.ok_or(AuthError::InvalidCredentials)?.into_user();
         if !user.is_verified {
             return Err(AuthError::EmailNotVerified);
         }
-        let now = self.clock.now();
-        let expires_at = now + self.session_ttl();
+        let expires_at = now + delta(self.settings.session_ttl);
         let session_id = super::random_hex::<32>();
         db::sessions::create(&self.db, &session_id, user.id, now, expires_at).await?;
         let token = self
@@ -163,18 +236,25 @@ impl Auth {
     /// Sends a reset code if the address has an account.
     pub async fn forgot_password(&self, email: &UserEmail) -> Result<(), AuthError> {
         if db::users::find_by_email(&self.db, email).await?.is_some() {
-            self.send_code(Purpose::ResetPassword, email).await;
+            self.send_code(Purpose::ResetPassword, email, None).await;
         }
         Ok(())
     }
 
-    /// Checks a reset code, sets the new password and ends every session of the user.
+    /// Checks a reset code, sets the new password and ends every session of the user. The
+    /// password policy is checked first, so a refused password does not use up a try.
     pub async fn reset_password(
         &self,
         email: &UserEmail,
         code: &Code,
         new_password: &Password,
     ) -> Result<(), AuthError> {
+        // Only what the client sent goes into the check: using the stored name would let a
+        // 422 tell anyone which addresses have accounts.
+        self.settings
+            .password_policy
+            .check(new_password, email, None)
+            .map_err(AuthError::WeakPassword)?;
         self.use_code(Purpose::ResetPassword, email, code).await?;
         let user = db::users::find_by_email(&self.db, email)
             .await?
@@ -187,10 +267,11 @@ impl Auth {
         Ok(())
     }
 
-    /// Drops expired codes and sessions; run periodically.
+    /// Drops expired codes, counters and sessions; run periodically.
     pub async fn sweep(&self) -> Result<(), AuthError> {
         let now = self.clock.now();
         self.codes.sweep(now).await;
+        self.counters.sweep(now).await;
         let purged = db::sessions::purge_expired(&self.db, now).await?;
         if purged > 0 {
             tracing::debug!(purged, "expired sessions purged");
@@ -198,36 +279,118 @@ impl Auth {
         Ok(())
     }
 
+    /// Counts one attempt under each key. If any key is past its limit the attempt is refused
+    /// and taken back from the others, so refused attempts lock nothing further.
+    async fn count_attempts(
+        &self,
+        guards: &[(String, Limit)],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Tally>, AuthError> {
+        let mut tallies = Vec::with_capacity(guards.len());
+        for (key, limit) in guards {
+            tallies.push(self.counters.hit(key, limit.window, now).await);
+        }
+        let retry_at = guards
+            .iter()
+            .zip(&tallies)
+            .filter(|((_, limit), tally)| tally.count > limit.max)
+            .map(|(_, tally)| tally.resets_at)
+            .max();
+        let Some(retry_at) = retry_at else {
+            return Ok(tallies);
+        };
+        for ((key, limit), tally) in guards.iter().zip(&tallies) {
+            if tally.count <= limit.max {
+                self.counters.unhit(key, now).await;
+            }
+        }
+        Err(too_many(retry_at, now))
+    }
+
+    /// Checks a code. Every try also counts against a budget per address and purpose that
+    /// survives new codes, so asking for another code does not buy more guesses.
     async fn use_code(
         &self,
         purpose: Purpose,
         email: &UserEmail,
         code: &Code,
-    ) -> Result<(), AuthError> {
+    ) -> Result<Option<Registration>, AuthError> {
         let now = self.clock.now();
+        let budget = self.settings.code_limits.wrong_codes_per_email;
+        let key = format!("code:{purpose:?}:{email}");
+        let tally = self.counters.hit(&key, budget.window, now).await;
+        if tally.count > budget.max {
+            return Err(too_many(tally.resets_at, now));
+        }
         let max = self.settings.max_code_attempts;
         match self.codes.check(purpose, email, code, max, now).await {
-            CodeCheck::Accepted => Ok(()),
+            CodeCheck::Accepted(registration) => {
+                self.counters.clear(&key).await;
+                Ok(registration)
+            }
             CodeCheck::Rejected { .. } | CodeCheck::Burned | CodeCheck::Missing => {
+                if tally.count >= budget.max {
+                    self.counters
+                        .reset_at(&key, now + delta(budget.lockout))
+                        .await;
+                }
                 Err(AuthError::InvalidCode)
             }
         }
     }
 
-    async fn send_code(&self, purpose: Purpose, email: &UserEmail) {
-        let code = Code::generate();
-        let ttl = match purpose {
-            Purpose::VerifyEmail => self.settings.verify_code_ttl,
-            Purpose::ResetPassword => self.settings.reset_code_ttl,
+    /// Issues a code and mails it, unless the address was mailed too recently or too often:
+    /// then nothing is sent and the previous code stays valid.
+    async fn send_code(
+        &self,
+        purpose: Purpose,
+        email: &UserEmail,
+        registration: Option<Registration>,
+    ) {
+        let (kind, ttl) = match purpose {
+            Purpose::VerifyEmail => ("verification_code", self.settings.verify_code_ttl),
+            Purpose::ResetPassword => ("password_reset_code", self.settings.reset_code_ttl),
         };
-        let expires_at = self.clock.now() + delta(ttl);
-        self.codes.put(purpose, email, &code, expires_at).await;
+        if !self.may_mail(kind, email).await {
+            return;
+        }
+        let code = Code::generate();
+        let now = self.clock.now();
+        let new = NewCode {
+            code: code.clone(),
+            expires_at: now + delta(ttl),
+            registration,
+            registration_expires_at: now + delta(ttl.max(REGISTRATION_MEMORY)),
+        };
+        self.codes.put(purpose, email, new).await;
         let ttl_minutes = ttl.as_secs().div_ceil(60);
         let message = match purpose {
             Purpose::VerifyEmail => Message::VerificationCode { code, ttl_minutes },
             Purpose::ResetPassword => Message::PasswordResetCode { code, ttl_minutes },
         };
         self.send(email, message).await;
+    }
+
+    /// The anti-bombing throttle: one email of a kind per address per cooldown, and a cap per
+    /// address per hour over all kinds.
+    async fn may_mail(&self, kind: &str, email: &UserEmail) -> bool {
+        let now = self.clock.now();
+        let limits = self.settings.code_limits;
+        let cooldown_key = format!("mail:cooldown:{kind}:{email}");
+        let cooldown = self.counters.hit(&cooldown_key, limits.mail_cooldown, now);
+        if cooldown.await.count > 1 {
+            tracing::info!(kind, "email not sent: cooldown for the address");
+            return false;
+        }
+        let hourly_key = format!("mail:hour:{email}");
+        let hourly = self
+            .counters
+            .hit(&hourly_key, Duration::from_secs(3600), now);
+        if hourly.await.count > limits.mails_per_hour {
+            tracing::info!(kind, "email not sent: hourly cap for the address");
+            return false;
+        }
+        true
     }
 
     /// Hands a message to the mailer. A failure is logged, never shown: the response must not
@@ -242,12 +405,12 @@ impl Auth {
             tracing::error!(kind, error = %e, "email not sent");
         }
     }
-
-    fn session_ttl(&self) -> TimeDelta {
-        delta(self.settings.session_ttl)
-    }
 }
 
-fn delta(d: Duration) -> TimeDelta {
-    TimeDelta::from_std(d).unwrap_or(TimeDelta::MAX)
+/// The refusal for a counter that resets at `resets_at`, rounded up to whole seconds.
+fn too_many(resets_at: DateTime<Utc>, now: DateTime<Utc>) -> AuthError {
+    let secs = (resets_at - now).num_seconds().max(1);
+    AuthError::TooManyAttempts {
+        retry_after: Duration::from_secs(secs.unsigned_abs()),
+    }
 }

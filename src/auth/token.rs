@@ -16,6 +16,9 @@ struct Claims {
     exp: i64,
 }
 
+/// How far ahead of our clock a token's `iat` may be.
+const MAX_CLOCK_SKEW_SECS: i64 = 60;
+
 /// What a valid token says.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TokenClaims {
@@ -80,6 +83,10 @@ impl Tokens {
         if claims.exp <= now.timestamp() {
             return Err(TokenError::Expired);
         }
+        // We never issue tokens from the future; one that claims it was forged or misissued.
+        if claims.iat > now.timestamp() + MAX_CLOCK_SKEW_SECS {
+            return Err(TokenError::Invalid);
+        }
         let user_id = claims.sub.parse().map_err(|_| TokenError::Invalid)?;
         Ok(TokenClaims {
             user_id,
@@ -119,6 +126,16 @@ mod tests {
             tokens().check(&t, later),
             Err(TokenError::Expired)
         ));
+    }
+
+    #[test]
+    fn a_token_issued_in_the_future_is_refused() {
+        let now = Utc::now();
+        let future = now + TimeDelta::minutes(10);
+        let t = tokens()
+            .issue(7, "abc", future, future + TimeDelta::minutes(5))
+            .unwrap();
+        assert!(matches!(tokens().check(&t, now), Err(TokenError::Invalid)));
     }
 
     #[test]

@@ -3,6 +3,7 @@
 use chrono::{DateTime, Utc};
 
 use super::{Db, DbError, with_pool};
+use crate::auth::otp::Registration;
 use crate::auth::types::{User, UserEmail, UserName};
 
 /// A user with the stored password hash, for the domain only; never serialized.
@@ -57,14 +58,41 @@ pub async fn insert(
     Ok(())
 }
 
-/// Marks the address verified and returns the user, or `None` if no such user exists.
+/// Marks the address verified and returns the user, or `None` if no such user exists. With a
+/// registration, a still-unverified account takes that registration's name and password: the
+/// one the verification code was sent for. A verified account is never changed here.
 pub async fn mark_verified(
     db: &Db,
     email: &UserEmail,
+    registration: Option<&Registration>,
     now: DateTime<Utc>,
 ) -> Result<Option<User>, DbError> {
-    const SQL: &str = "UPDATE users SET is_verified = ?, updated_at = ? WHERE email = ?";
-    with_pool!(db, pool => sqlx::query(SQL).bind(true).bind(now).bind(email.as_str()).execute(pool).await.map(|_| ()))?;
+    match registration {
+        Some(r) => {
+            const SQL: &str = "UPDATE users SET name = ?, password_hash = ?, is_verified = ?, updated_at = ? \
+                               WHERE email = ? AND is_verified = ?";
+            with_pool!(db, pool => sqlx::query(SQL)
+                .bind(&r.name)
+                .bind(&r.password_hash)
+                .bind(true)
+                .bind(now)
+                .bind(email.as_str())
+                .bind(false)
+                .execute(pool)
+                .await
+                .map(|_| ()))?;
+        }
+        None => {
+            const SQL: &str = "UPDATE users SET is_verified = ?, updated_at = ? WHERE email = ?";
+            with_pool!(db, pool => sqlx::query(SQL)
+                .bind(true)
+                .bind(now)
+                .bind(email.as_str())
+                .execute(pool)
+                .await
+                .map(|_| ()))?;
+        }
+    }
     Ok(find_by_email(db, email).await?.map(UserRecord::into_user))
 }
 

@@ -4,26 +4,34 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::{Extension, Json, Router};
 use serde_json::{Value, json};
 
 use super::AppState;
 use super::body::{Fields, FromJson, JsonBody};
+use super::client_ip::ClientIp;
 use super::error::ApiError;
 use super::extract::CurrentUser;
+use crate::auth::AuthError;
 use crate::auth::otp::Code;
 use crate::auth::types::{Invalid, Password, User, UserEmail, UserName};
 
-pub fn router() -> Router<AppState> {
+/// The endpoints that take credentials or send email: they get the tight rate limit.
+pub fn credential_routes() -> Router<AppState> {
     Router::new()
         .route("/register", post(register))
         .route("/verify-email", post(verify_email))
         .route("/resend-verification-otp", post(resend_verification))
         .route("/login", post(login))
-        .route("/logout", post(logout))
-        .route("/me", get(me))
         .route("/forgot-password", post(forgot_password))
         .route("/reset-password", post(reset_password))
+}
+
+/// The session endpoints.
+pub fn session_routes() -> Router<AppState> {
+    Router::new()
+        .route("/logout", post(logout))
+        .route("/me", get(me))
 }
 
 pub struct RegisterRequest {
@@ -138,9 +146,10 @@ impl FromJson for LoginRequest {
 
 async fn login(
     State(state): State<AppState>,
+    Extension(ClientIp(client)): Extension<ClientIp>,
     JsonBody(req): JsonBody<LoginRequest>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let login = state.auth.login(&req.email, &req.password).await?;
+    let login = state.auth.login(&req.email, &req.password, client).await?;
     let mut headers = HeaderMap::new();
     let cookie = state
         .cookie
@@ -216,7 +225,11 @@ async fn reset_password(
     state
         .auth
         .reset_password(&req.email, &req.otp, &req.new_password)
-        .await?;
+        .await
+        .map_err(|e| match e {
+            AuthError::WeakPassword(invalid) => ApiError::weak_password("new_password", invalid),
+            other => other.into(),
+        })?;
     Ok(message(
         "Password reset successfully. All sessions were signed out; log in with the new password.",
     ))

@@ -10,6 +10,7 @@ use serde::Serialize;
 use serde_json::json;
 
 use crate::auth::AuthError;
+use crate::auth::types::Invalid;
 
 /// One invalid field, in FastAPI's shape: `{"loc": ["body", "email"], "msg": "...", "type": "..."}`.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
@@ -40,6 +41,11 @@ pub enum ApiError {
     Status(StatusCode, &'static str),
     #[error("{0}")]
     Unauthorized(&'static str),
+    #[error("{detail}")]
+    TooManyRequests {
+        retry_after_secs: u64,
+        detail: &'static str,
+    },
     #[error("service unavailable")]
     Unavailable,
     #[error("internal error")]
@@ -61,6 +67,11 @@ impl From<AuthError> for ApiError {
                 StatusCode::BAD_REQUEST,
                 "Invalid or expired code. Check the latest email or request a new code.",
             ),
+            AuthError::TooManyAttempts { retry_after } => ApiError::TooManyRequests {
+                retry_after_secs: retry_after.as_secs().max(1),
+                detail: "Too many attempts. Please wait before trying again.",
+            },
+            AuthError::WeakPassword(invalid) => ApiError::weak_password("password", invalid),
             AuthError::Unavailable(e) => {
                 tracing::warn!(error = %e, "database unavailable");
                 ApiError::Unavailable
@@ -70,6 +81,17 @@ impl From<AuthError> for ApiError {
                 ApiError::Internal
             }
         }
+    }
+}
+
+impl ApiError {
+    /// The 422 for a password the policy refused, under the body field `field`.
+    pub fn weak_password(field: &'static str, invalid: Invalid) -> Self {
+        ApiError::Validation(vec![FieldError::body(
+            &[field],
+            invalid.kind,
+            invalid.message,
+        )])
     }
 }
 
@@ -88,6 +110,16 @@ impl IntoResponse for ApiError {
                     header::WWW_AUTHENTICATE,
                     header::HeaderValue::from_static("Bearer"),
                 );
+                response
+            }
+            ApiError::TooManyRequests {
+                retry_after_secs,
+                detail,
+            } => {
+                let mut response = detail_response(StatusCode::TOO_MANY_REQUESTS, detail);
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, retry_after_secs.into());
                 response
             }
             ApiError::Unavailable => {

@@ -55,3 +55,67 @@ pub async fn json_errors(req: Request, next: Next) -> Response {
     parts.headers.extend(json_parts.headers);
     Response::from_parts(parts, Body::new(body))
 }
+
+/// Origins a browser may send cookie-carrying writes from.
+#[derive(Clone, Debug)]
+pub struct CsrfOrigins(pub std::sync::Arc<Vec<String>>);
+
+/// Refuses a browser write (POST and the like) that comes from an origin not in CORS_ORIGINS
+/// and not the server's own. Requests with an `Authorization: Bearer` header are not affected:
+/// a browser never adds one by itself, so they cannot be forged cross-site.
+pub async fn csrf_guard(State(allowed): State<CsrfOrigins>, req: Request, next: Next) -> Response {
+    use axum::http::Method;
+    let safe = matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
+    let bearer = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split_once(' '))
+        .is_some_and(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"));
+    if safe || bearer {
+        return next.run(req).await;
+    }
+    let headers = req.headers();
+    let origin = headers
+        .get(header::ORIGIN)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+        .or_else(|| {
+            headers
+                .get(header::REFERER)
+                .and_then(|v| v.to_str().ok())
+                .and_then(origin_of)
+        });
+    let allowed_origin =
+        |origin: &str| allowed.0.iter().any(|a| a == origin) || is_own_origin(origin, headers);
+    let refused = match origin.as_deref() {
+        Some(origin) => !allowed_origin(origin),
+        None => headers
+            .get("sec-fetch-site")
+            .is_some_and(|v| v.as_bytes() == b"cross-site"),
+    };
+    if refused {
+        return detail_response(
+            axum::http::StatusCode::FORBIDDEN,
+            "Cross-site request refused: this origin is not allowed to call the API",
+        );
+    }
+    next.run(req).await
+}
+
+/// `scheme://host[:port]` of a URL.
+fn origin_of(url: &str) -> Option<String> {
+    let (scheme, rest) = url.split_once("://")?;
+    let host = rest.split(['/', '?', '#']).next()?;
+    Some(format!("{scheme}://{host}"))
+}
+
+/// Whether `origin` is this server as the request addressed it (its Host header).
+fn is_own_origin(origin: &str, headers: &axum::http::HeaderMap) -> bool {
+    let Some(host) = headers.get(header::HOST).and_then(|v| v.to_str().ok()) else {
+        return false;
+    };
+    origin
+        .split_once("://")
+        .is_some_and(|(scheme, rest)| matches!(scheme, "http" | "https") && rest == host)
+}

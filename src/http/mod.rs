@@ -2,6 +2,7 @@
 
 mod auth;
 mod body;
+mod client_ip;
 pub mod cookie;
 pub mod error;
 mod extract;
@@ -11,11 +12,16 @@ mod middleware;
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::body::Body;
 use axum::extract::{DefaultBodyLimit, Request};
-use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
+use axum::http::{HeaderName, HeaderValue, Method, Response, StatusCode, header};
+use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::{Router, middleware as axum_mw};
+use governor::middleware::NoOpMiddleware;
 use tower::ServiceBuilder;
+use tower_governor::governor::GovernorConfigBuilder;
+use tower_governor::{GovernorError, GovernorLayer};
 use tower_http::LatencyUnit;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
@@ -23,8 +29,10 @@ use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 
 use crate::auth::Auth;
+use client_ip::ClientIpKey;
 use cookie::SessionCookie;
-use error::ApiError;
+use error::{ApiError, detail_response};
+use middleware::CsrfOrigins;
 
 /// What every handler can reach.
 #[derive(Clone)]
@@ -33,27 +41,64 @@ pub struct AppState {
     pub cookie: SessionCookie,
 }
 
+/// A token bucket per client IP: `burst` requests at once, then one every `period`.
+#[derive(Clone, Copy, Debug)]
+pub struct RateLimit {
+    pub burst: u32,
+    pub period: Duration,
+}
+
 /// Router-level settings that are not part of the auth domain.
 #[derive(Clone, Debug)]
 pub struct HttpSettings {
     pub cors_origins: Vec<String>,
     /// Also turns on Strict-Transport-Security: the deployment is HTTPS.
     pub cookie_secure: bool,
+    /// Take the client IP from X-Real-IP / X-Forwarded-For (only behind a proxy that sets them).
+    pub trust_proxy: bool,
     pub max_body_bytes: usize,
     pub request_timeout: Duration,
+    /// For the endpoints that take credentials or send email.
+    pub credential_rate: RateLimit,
+    /// For every request.
+    pub general_rate: RateLimit,
+}
+
+/// The per-IP rate limiters, kept so their idle keys can be purged.
+#[derive(Clone)]
+pub struct RateLimiters(Vec<Arc<dyn Fn() + Send + Sync>>);
+
+impl RateLimiters {
+    /// Forgets clients whose buckets are full again, so memory stays bounded.
+    pub fn purge_idle(&self) {
+        for purge in &self.0 {
+            purge();
+        }
+    }
 }
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
-/// The whole application as one router, ready to serve.
-pub fn router(state: AppState, settings: &HttpSettings) -> Router {
+/// The whole application as one router, ready to serve, and its rate limiters; `None` if a
+/// rate limit has a zero burst or period.
+pub fn router(state: AppState, settings: &HttpSettings) -> Option<(Router, RateLimiters)> {
+    let (credential_limit, purge_credential) = rate_limit(settings.credential_rate)?;
+    let (general_limit, purge_general) = rate_limit(settings.general_rate)?;
+
     let api = Router::new()
-        .nest("/api/auth", auth::router())
+        .nest(
+            "/api/auth",
+            auth::credential_routes()
+                .route_layer(credential_limit)
+                .merge(auth::session_routes()),
+        )
         .route("/health", get(health::health))
         .fallback(|| async { ApiError::Status(StatusCode::NOT_FOUND, "Not Found") })
+        .layer(general_limit)
         .layer(DefaultBodyLimit::max(settings.max_body_bytes))
         .with_state(state);
 
+    let csrf = CsrfOrigins(Arc::new(settings.cors_origins.clone()));
     // Listed outermost first: a request passes them top to bottom, its response bottom to top.
     let layers = ServiceBuilder::new()
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
@@ -80,12 +125,50 @@ pub fn router(state: AppState, settings: &HttpSettings) -> Router {
             middleware::security_headers,
         ))
         .layer(axum_mw::from_fn(middleware::json_errors))
-        .layer(cors(&settings.cors_origins))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
             settings.request_timeout,
+        ))
+        .layer(cors(&settings.cors_origins))
+        .layer(axum_mw::from_fn_with_state(csrf, middleware::csrf_guard))
+        .layer(axum_mw::from_fn_with_state(
+            settings.trust_proxy,
+            client_ip::client_ip,
         ));
-    api.layer(layers)
+    let limiters = RateLimiters(vec![purge_credential, purge_general]);
+    Some((api.layer(layers), limiters))
+}
+
+type IpGovernor = GovernorLayer<ClientIpKey, NoOpMiddleware, Body>;
+type PurgeIdle = Arc<dyn Fn() + Send + Sync>;
+
+fn rate_limit(limit: RateLimit) -> Option<(IpGovernor, PurgeIdle)> {
+    let config = GovernorConfigBuilder::default()
+        .key_extractor(ClientIpKey)
+        .period(limit.period)
+        .burst_size(limit.burst)
+        .finish()?;
+    let limiter = config.limiter().clone();
+    let purge: PurgeIdle = Arc::new(move || {
+        limiter.retain_recent();
+        limiter.shrink_to_fit();
+    });
+    let layer = GovernorLayer::new(config).error_handler(rate_limited);
+    Some((layer, purge))
+}
+
+/// 429 in our shape, with the seconds to wait in Retry-After.
+fn rate_limited(error: GovernorError) -> Response<Body> {
+    match error {
+        GovernorError::TooManyRequests { wait_time, .. } => ApiError::TooManyRequests {
+            retry_after_secs: wait_time.max(1),
+            detail: "Too many requests. Please slow down and try again shortly.",
+        }
+        .into_response(),
+        GovernorError::UnableToExtractKey | GovernorError::Other { .. } => {
+            detail_response(StatusCode::INTERNAL_SERVER_ERROR, "Internal server error")
+        }
+    }
 }
 
 /// Credentialed CORS for the configured origins only; never a wildcard.
@@ -99,6 +182,6 @@ fn cors(origins: &[String]) -> CorsLayer {
         .allow_credentials(true)
         .allow_methods([Method::GET, Method::POST])
         .allow_headers([header::CONTENT_TYPE, header::AUTHORIZATION, REQUEST_ID])
-        .expose_headers([REQUEST_ID])
+        .expose_headers([REQUEST_ID, header::RETRY_AFTER])
         .max_age(Duration::from_secs(600))
 }

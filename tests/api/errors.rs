@@ -71,6 +71,23 @@ both_backends! {
         assert!(!detail(response).await.is_empty());
     }
 
+    async fn a_client_that_stalls_mid_body_gets_a_json_408(backend: Backend) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let app = backend
+            .spawn_with(|c| c.request_timeout = std::time::Duration::from_secs(1))
+            .await;
+        let addr = app.base.trim_start_matches("http://");
+        let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let head = "POST /api/auth/login HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"email\":";
+        stream.write_all(head.as_bytes()).await.unwrap();
+        let mut answer = Vec::new();
+        let read = tokio::time::timeout(std::time::Duration::from_secs(10), stream.read_to_end(&mut answer));
+        read.await.expect("the server answers instead of waiting forever").unwrap();
+        let answer = String::from_utf8_lossy(&answer);
+        assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+        assert!(answer.contains("{\"detail\":"), "{answer}");
+    }
+
     async fn health_reports_the_database(backend: Backend) {
         let app = backend.spawn().await;
         let response = app.get("/health").await;

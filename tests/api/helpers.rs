@@ -57,6 +57,9 @@ impl Backend {
             database_max_connections: 5,
             jwt_secret: Some(Secret::new("test-secret-that-is-long-enough-0123456789")),
             bcrypt_cost: 4,
+            // Most tests are not about rate limits; the ones that are lower these again.
+            rate_limit_auth_burst: 10_000,
+            rate_limit_general_burst: 10_000,
             ..Config::default()
         };
         tweak(&mut config);
@@ -161,6 +164,23 @@ impl TestApp {
             .expect("request sent")
     }
 
+    /// POST as the client `ip`, as a proxy would report it (needs `trust_proxy`).
+    pub async fn post_as(&self, ip: &str, path: &str, body: Value) -> Response {
+        self.client
+            .post(self.url(path))
+            .header("x-forwarded-for", ip)
+            .json(&body)
+            .send()
+            .await
+            .expect("request sent")
+    }
+
+    /// A login attempt from the client `ip` (needs `trust_proxy`).
+    pub async fn login_as(&self, ip: &str, email: &str, password: &str) -> Response {
+        let body = json!({ "email": email, "password": password });
+        self.post_as(ip, "/api/auth/login", body).await
+    }
+
     pub async fn get(&self, path: &str) -> Response {
         self.client
             .get(self.url(path))
@@ -234,6 +254,18 @@ impl TestApp {
             .await
             .expect("request sent")
     }
+}
+
+/// The seconds of a response's `Retry-After` header.
+pub fn retry_after(response: &Response) -> u64 {
+    let value = &response.headers()[reqwest::header::RETRY_AFTER];
+    value.to_str().unwrap().parse().unwrap()
+}
+
+/// A six-digit code that is not `code`.
+pub fn wrong_code(code: &str) -> String {
+    let n: u32 = code.parse().unwrap();
+    format!("{:06}", (n + 1) % 1_000_000)
 }
 
 /// The `detail` string of an error body.

@@ -5,8 +5,13 @@
 
 mod helpers;
 
+mod browser;
+mod bruteforce;
+mod enumeration;
 mod errors;
 mod login;
+mod passwords;
+mod ratelimit;
 mod register;
 mod reset;
 mod sessions;

@@ -1,5 +1,7 @@
 //! POST /api/auth/register
 
+use std::time::Duration;
+
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -88,25 +90,56 @@ both_backends! {
         app.verified_user("ann@example.com").await;
         let first_body: Value = app.register("fresh@example.com").await.json().await.unwrap();
 
-        let hijack = json!({ "name": "Mallory", "email": "ann@example.com", "password": "mallory-password" });
+        let hijack = json!({ "name": "Mallory", "email": "ann@example.com", "password": "purple kettle drums at dawn" });
         let response = app.post("/api/auth/register", hijack).await;
         assert_eq!(response.status(), StatusCode::CREATED);
         let body: Value = response.json().await.unwrap();
         assert_eq!(body["message"], first_body["message"]);
 
         // The owner's password and name are untouched, and the owner is told.
-        assert_eq!(app.login("ann@example.com", "mallory-password").await.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(app.login("ann@example.com", "purple kettle drums at dawn").await.status(), StatusCode::UNAUTHORIZED);
         let login: Value = app.login("ann@example.com", PASSWORD).await.json().await.unwrap();
         assert_eq!(login["user"]["name"], "Test User");
         let notices = app.mail_count("ann@example.com", |m| matches!(m, Message::RegistrationAttempt));
         assert_eq!(notices, 1);
     }
 
-    async fn registering_an_unverified_address_again_sends_a_fresh_code_only(backend: Backend) {
+    async fn whoever_registers_first_cannot_own_the_account_the_owner_verifies(backend: Backend) {
+        let app = backend.spawn().await;
+        let attacker = json!({ "name": "Mallory", "email": "ann@example.com", "password": "purple kettle drums at dawn" });
+        assert_eq!(app.post("/api/auth/register", attacker).await.status(), StatusCode::CREATED);
+        let attackers_code = app.last_code("ann@example.com");
+        app.clock.advance(Duration::from_secs(61)); // past the email cooldown
+        // The real owner registers too, and verifies with the code sent for that registration.
+        assert_eq!(app.register("ann@example.com").await.status(), StatusCode::CREATED);
+        let owners_code = app.last_code("ann@example.com");
+        assert_ne!(attackers_code, owners_code);
+        assert_eq!(app.verify("ann@example.com", &owners_code).await.status(), StatusCode::OK);
+        assert_eq!(app.login("ann@example.com", "purple kettle drums at dawn").await.status(), StatusCode::UNAUTHORIZED);
+        let login: Value = app.login("ann@example.com", PASSWORD).await.json().await.unwrap();
+        assert_eq!(login["user"]["name"], "Test User");
+    }
+
+    async fn a_resend_after_the_code_expired_stays_with_the_latest_registration(backend: Backend) {
+        let app = backend.spawn().await;
+        let attacker = json!({ "name": "Mallory", "email": "ann@example.com", "password": "purple kettle drums at dawn" });
+        app.post("/api/auth/register", attacker).await;
+        app.clock.advance(Duration::from_secs(61));
+        app.register("ann@example.com").await;
+        app.clock.advance(Duration::from_secs(600)); // the owner's code expires unread
+        let resend = app.post("/api/auth/resend-verification-otp", json!({ "email": "ann@example.com" })).await;
+        assert_eq!(resend.status(), StatusCode::OK);
+        let code = app.last_code("ann@example.com");
+        assert_eq!(app.verify("ann@example.com", &code).await.status(), StatusCode::OK);
+        assert_eq!(app.login("ann@example.com", PASSWORD).await.status(), StatusCode::OK);
+    }
+
+    async fn a_code_replaced_by_a_later_registration_no_longer_works(backend: Backend) {
         let app = backend.spawn().await;
         app.register("ann@example.com").await;
         let first = app.last_code("ann@example.com");
-        let again = json!({ "name": "Other", "email": "ann@example.com", "password": "other-password" });
+        app.clock.advance(Duration::from_secs(61));
+        let again = json!({ "name": "Zed", "email": "ann@example.com", "password": "quiet lantern over the hills" });
         assert_eq!(app.post("/api/auth/register", again).await.status(), StatusCode::CREATED);
         let second = app.last_code("ann@example.com");
         assert_eq!(app.mailer.sent_to("ann@example.com").len(), 2);
@@ -114,8 +147,9 @@ both_backends! {
             assert_eq!(app.verify("ann@example.com", &first).await.status(), StatusCode::BAD_REQUEST);
         }
         assert_eq!(app.verify("ann@example.com", &second).await.status(), StatusCode::OK);
-        // The first registration's password still holds.
-        assert_eq!(app.login("ann@example.com", "other-password").await.status(), StatusCode::UNAUTHORIZED);
-        assert_eq!(app.login("ann@example.com", PASSWORD).await.status(), StatusCode::OK);
+        // The registration whose code was used sets the password and name.
+        assert_eq!(app.login("ann@example.com", PASSWORD).await.status(), StatusCode::UNAUTHORIZED);
+        let login: Value = app.login("ann@example.com", "quiet lantern over the hills").await.json().await.unwrap();
+        assert_eq!(login["user"]["name"], "Zed");
     }
 }

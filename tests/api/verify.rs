@@ -5,13 +5,7 @@ use std::time::Duration;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::helpers::{Backend, PASSWORD, both_backends, detail};
-
-/// A six-digit code that is not `code`.
-fn other_than(code: &str) -> String {
-    let n: u32 = code.parse().unwrap();
-    format!("{:06}", (n + 1) % 1_000_000)
-}
+use crate::helpers::{Backend, PASSWORD, both_backends, detail, wrong_code};
 
 both_backends! {
     async fn the_emailed_code_verifies_the_account(backend: Backend) {
@@ -34,7 +28,7 @@ both_backends! {
         let app = backend.spawn().await;
         app.register("ann@example.com").await;
         let code = app.last_code("ann@example.com");
-        let response = app.verify("ann@example.com", &other_than(&code)).await;
+        let response = app.verify("ann@example.com", &wrong_code(&code)).await;
         assert_eq!(response.status(), StatusCode::BAD_REQUEST);
         assert!(!detail(response).await.is_empty());
         assert_eq!(app.login("ann@example.com", PASSWORD).await.status(), StatusCode::FORBIDDEN);
@@ -70,7 +64,7 @@ both_backends! {
         app.register("ann@example.com").await;
         let code = app.last_code("ann@example.com");
         for _ in 0..3 {
-            let response = app.verify("ann@example.com", &other_than(&code)).await;
+            let response = app.verify("ann@example.com", &wrong_code(&code)).await;
             assert_eq!(response.status(), StatusCode::BAD_REQUEST);
         }
         assert_eq!(app.verify("ann@example.com", &code).await.status(), StatusCode::BAD_REQUEST);
@@ -88,6 +82,7 @@ both_backends! {
         let app = backend.spawn().await;
         app.register("ann@example.com").await;
         let first = app.last_code("ann@example.com");
+        app.clock.advance(Duration::from_secs(61)); // past the email cooldown
         let response = app
             .post("/api/auth/resend-verification-otp", json!({ "email": "ann@example.com" }))
             .await;

@@ -1,0 +1,108 @@
+//! Who is asking: the client address that rate limits and lockouts count by.
+
+use std::net::{IpAddr, Ipv6Addr, SocketAddr};
+
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::HeaderMap;
+use axum::middleware::Next;
+use axum::response::Response;
+use tower_governor::GovernorError;
+use tower_governor::key_extractor::KeyExtractor;
+
+/// The client's address as counted by limits. IPv6 addresses are cut to their /64, since one
+/// subscriber usually holds a whole /64 and could otherwise rotate through it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct ClientIp(pub IpAddr);
+
+/// Puts a [`ClientIp`] in the request's extensions: the socket peer, or, only when
+/// `trust_proxy` is set, the address the proxy in front reports.
+pub async fn client_ip(State(trust_proxy): State<bool>, mut req: Request, next: Next) -> Response {
+    let peer = req
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ConnectInfo(addr)| addr.ip());
+    let forwarded = if trust_proxy {
+        from_proxy(req.headers())
+    } else {
+        None
+    };
+    let ip = forwarded.or(peer).unwrap_or(IpAddr::from([0, 0, 0, 0]));
+    req.extensions_mut().insert(ClientIp(limit_key(ip)));
+    next.run(req).await
+}
+
+/// The right-most `X-Forwarded-For` entry (the one our proxy appended; entries to its left
+/// were written by the client and prove nothing), else `X-Real-IP` for proxies that only set
+/// that one.
+fn from_proxy(headers: &HeaderMap) -> Option<IpAddr> {
+    let forwarded_for = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .next_back()
+        .and_then(|v| v.trim().parse().ok());
+    forwarded_for.or_else(|| {
+        headers
+            .get("x-real-ip")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse().ok())
+    })
+}
+
+fn limit_key(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => {
+                let s = v6.segments();
+                IpAddr::V6(Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0))
+            }
+        },
+        v4 => v4,
+    }
+}
+
+/// The rate limiters' key: the [`ClientIp`] the middleware above found.
+#[derive(Clone, Copy, Debug)]
+pub struct ClientIpKey;
+
+impl KeyExtractor for ClientIpKey {
+    type Key = IpAddr;
+
+    fn extract<T>(&self, req: &axum::http::Request<T>) -> Result<IpAddr, GovernorError> {
+        req.extensions()
+            .get::<ClientIp>()
+            .map(|ClientIp(ip)| *ip)
+            .ok_or(GovernorError::UnableToExtractKey)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::HeaderValue;
+
+    #[test]
+    fn the_proxy_appended_address_wins_over_what_the_client_wrote() {
+        let mut h = HeaderMap::new();
+        h.insert(
+            "x-forwarded-for",
+            HeaderValue::from_static("6.6.6.6, 10.0.0.7"),
+        );
+        h.insert("x-real-ip", HeaderValue::from_static("6.6.6.7"));
+        assert_eq!(from_proxy(&h), Some(IpAddr::from([10, 0, 0, 7])));
+        let mut only_real_ip = HeaderMap::new();
+        only_real_ip.insert("x-real-ip", HeaderValue::from_static("10.0.0.9"));
+        assert_eq!(from_proxy(&only_real_ip), Some(IpAddr::from([10, 0, 0, 9])));
+    }
+
+    #[test]
+    fn ipv6_clients_are_counted_per_64() {
+        let a: IpAddr = "2001:db8:1:2:aaaa::1".parse().unwrap();
+        let b: IpAddr = "2001:db8:1:2:bbbb::2".parse().unwrap();
+        assert_eq!(limit_key(a), limit_key(b));
+        let mapped: IpAddr = "::ffff:1.2.3.4".parse().unwrap();
+        assert_eq!(limit_key(mapped), IpAddr::from([1, 2, 3, 4]));
+    }
+}

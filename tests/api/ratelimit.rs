@@ -1,0 +1,74 @@
+//! Per-IP rate limits (tower_governor): tight for credentials and email, loose for the rest.
+
+use reqwest::StatusCode;
+use serde_json::json;
+
+use crate::helpers::{Backend, both_backends, detail, retry_after};
+
+both_backends! {
+    async fn credential_endpoints_answer_429_with_retry_after_past_their_budget(backend: Backend) {
+        let app = backend
+            .spawn_with(|c| {
+                c.rate_limit_auth_burst = 3;
+                c.rate_limit_auth_per_minute = 1;
+            })
+            .await;
+        let body = json!({ "email": "ann@example.com" });
+        for _ in 0..3 {
+            let response = app.post("/api/auth/forgot-password", body.clone()).await;
+            assert_eq!(response.status(), StatusCode::OK);
+        }
+        let refused = app.post("/api/auth/login", json!({ "email": "a@example.com", "password": "x" })).await;
+        assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert!(retry_after(&refused) >= 1);
+        assert!(!detail(refused).await.is_empty());
+        // /health and /me have their own, larger budget.
+        assert_eq!(app.get("/health").await.status(), StatusCode::OK);
+        assert_eq!(app.get("/api/auth/me").await.status(), StatusCode::UNAUTHORIZED);
+    }
+
+    async fn a_spoofed_forwarded_for_does_not_escape_the_limit(backend: Backend) {
+        let app = backend.spawn_with(|c| c.rate_limit_auth_burst = 2).await;
+        let body = json!({ "email": "ann@example.com" });
+        for ip in ["10.0.0.1", "10.0.0.2"] {
+            let response = app.post_as(ip, "/api/auth/forgot-password", body.clone()).await;
+            assert_eq!(response.status(), StatusCode::OK);
+        }
+        let third = app.post_as("10.0.0.3", "/api/auth/forgot-password", body).await;
+        assert_eq!(third.status(), StatusCode::TOO_MANY_REQUESTS);
+    }
+
+    async fn behind_a_trusted_proxy_each_client_has_its_own_budget(backend: Backend) {
+        let app = backend
+            .spawn_with(|c| {
+                c.rate_limit_auth_burst = 2;
+                c.trust_proxy = true;
+            })
+            .await;
+        let body = json!({ "email": "ann@example.com" });
+        for _ in 0..2 {
+            let response = app.post_as("10.0.0.1", "/api/auth/forgot-password", body.clone()).await;
+            assert_eq!(response.status(), StatusCode::OK);
+        }
+        let again = app.post_as("10.0.0.1", "/api/auth/forgot-password", body.clone()).await;
+        assert_eq!(again.status(), StatusCode::TOO_MANY_REQUESTS);
+        let other = app.post_as("10.0.0.2", "/api/auth/forgot-password", body).await;
+        assert_eq!(other.status(), StatusCode::OK);
+    }
+
+    async fn every_endpoint_has_a_general_limit(backend: Backend) {
+        let app = backend
+            .spawn_with(|c| {
+                c.rate_limit_general_burst = 5;
+                c.rate_limit_general_per_second = 1;
+            })
+            .await;
+        for _ in 0..5 {
+            assert_eq!(app.get("/health").await.status(), StatusCode::OK);
+        }
+        let refused = app.get("/api/auth/me").await;
+        assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert!(retry_after(&refused) >= 1);
+        assert_eq!(app.get("/no-such-page").await.status(), StatusCode::TOO_MANY_REQUESTS);
+    }
+}
