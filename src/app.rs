@@ -20,6 +20,9 @@ use crate::http::cookie::SessionCookie;
 use crate::http::{self, AppState, HttpSettings, RateLimit, RateLimiters};
 use crate::mail::{ConsoleMailer, Mailer};
 
+/// Longest a client may take to send its request line and headers (shorter if the whole
+/// request timeout is).
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 /// How often expired codes, counters, sessions and idle rate-limit keys are swept away.
 const SWEEP_INTERVAL: Duration = Duration::from_secs(60);
 
@@ -64,6 +67,7 @@ pub struct Application {
     router: Router,
     auth: Arc<Auth>,
     limiters: RateLimiters,
+    request_timeout: Duration,
 }
 
 impl Application {
@@ -126,6 +130,7 @@ impl Application {
             router,
             auth,
             limiters,
+            request_timeout: config.request_timeout,
         })
     }
 
@@ -140,20 +145,12 @@ impl Application {
     }
 
     /// Serves until `shutdown` completes, lets in-flight requests finish, then closes the pool.
-    pub async fn run_until(
-        self,
-        shutdown: impl Future<Output = ()> + Send + 'static,
-    ) -> std::io::Result<()> {
+    pub async fn run_until(self, shutdown: impl Future<Output = ()>) {
         let sweeper = tokio::spawn(sweep_forever(self.auth.clone(), self.limiters.clone()));
-        let service = self
-            .router
-            .into_make_service_with_connect_info::<SocketAddr>();
-        let served = axum::serve(self.listener, service)
-            .with_graceful_shutdown(shutdown)
-            .await;
+        let header_timeout = HEADER_READ_TIMEOUT.min(self.request_timeout);
+        crate::serve::serve(self.listener, self.router, header_timeout, shutdown).await;
         sweeper.abort();
         self.auth.db.close().await;
-        served
     }
 }
 

@@ -11,6 +11,7 @@ pub mod config;
 pub mod db;
 pub mod http;
 pub mod mail;
+mod serve;
 
 pub use app::{Application, Parts, StartError};
 pub use config::Config;

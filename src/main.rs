@@ -33,10 +33,7 @@ async fn main() -> ExitCode {
         Ok(addr) => tracing::info!("listening on http://{addr} (API under /api/auth)"),
         Err(e) => tracing::warn!("listening, address unknown: {e}"),
     }
-    if let Err(e) = app.run_until(shutdown_signal()).await {
-        tracing::error!("server error: {e}");
-        return ExitCode::FAILURE;
-    }
+    app.run_until(shutdown_signal()).await;
     tracing::info!("stopped");
     ExitCode::SUCCESS
 }

@@ -2,6 +2,7 @@
 //! Nothing here knows about HTTP.
 
 pub mod counters;
+mod limits;
 pub mod otp;
 pub mod password;
 pub mod policy;

@@ -4,13 +4,11 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
-
-use super::counters::{CounterStore, Tally};
+use super::counters::CounterStore;
 use super::delta;
-use super::otp::{Code, CodeCheck, CodeStore, NewCode, Purpose, Registration};
+use super::otp::{Code, CodeStore, NewCode, Purpose, Registration};
 use super::password::{PasswordError, Passwords};
-use super::policy::{CodeLimits, Limit, LoginLimits, PasswordPolicy};
+use super::policy::{CodeLimits, LoginLimits, PasswordPolicy};
 use super::token::{TokenError, Tokens};
 use super::types::{Invalid, Password, User, UserEmail, UserName};
 use crate::clock::Clock;
@@ -279,66 +277,6 @@ impl Auth {
         Ok(())
     }
 
-    /// Counts one attempt under each key. If any key is past its limit the attempt is refused
-    /// and taken back from the others, so refused attempts lock nothing further.
-    async fn count_attempts(
-        &self,
-        guards: &[(String, Limit)],
-        now: DateTime<Utc>,
-    ) -> Result<Vec<Tally>, AuthError> {
-        let mut tallies = Vec::with_capacity(guards.len());
-        for (key, limit) in guards {
-            tallies.push(self.counters.hit(key, limit.window, now).await);
-        }
-        let retry_at = guards
-            .iter()
-            .zip(&tallies)
-            .filter(|((_, limit), tally)| tally.count > limit.max)
-            .map(|(_, tally)| tally.resets_at)
-            .max();
-        let Some(retry_at) = retry_at else {
-            return Ok(tallies);
-        };
-        for ((key, limit), tally) in guards.iter().zip(&tallies) {
-            if tally.count <= limit.max {
-                self.counters.unhit(key, now).await;
-            }
-        }
-        Err(too_many(retry_at, now))
-    }
-
-    /// Checks a code. Every try also counts against a budget per address and purpose that
-    /// survives new codes, so asking for another code does not buy more guesses.
-    async fn use_code(
-        &self,
-        purpose: Purpose,
-        email: &UserEmail,
-        code: &Code,
-    ) -> Result<Option<Registration>, AuthError> {
-        let now = self.clock.now();
-        let budget = self.settings.code_limits.wrong_codes_per_email;
-        let key = format!("code:{purpose:?}:{email}");
-        let tally = self.counters.hit(&key, budget.window, now).await;
-        if tally.count > budget.max {
-            return Err(too_many(tally.resets_at, now));
-        }
-        let max = self.settings.max_code_attempts;
-        match self.codes.check(purpose, email, code, max, now).await {
-            CodeCheck::Accepted(registration) => {
-                self.counters.clear(&key).await;
-                Ok(registration)
-            }
-            CodeCheck::Rejected { .. } | CodeCheck::Burned | CodeCheck::Missing => {
-                if tally.count >= budget.max {
-                    self.counters
-                        .reset_at(&key, now + delta(budget.lockout))
-                        .await;
-                }
-                Err(AuthError::InvalidCode)
-            }
-        }
-    }
-
     /// Issues a code and mails it, unless the address was mailed too recently or too often:
     /// then nothing is sent and the previous code stays valid.
     async fn send_code(
@@ -371,28 +309,6 @@ impl Auth {
         self.send(email, message).await;
     }
 
-    /// The anti-bombing throttle: one email of a kind per address per cooldown, and a cap per
-    /// address per hour over all kinds.
-    async fn may_mail(&self, kind: &str, email: &UserEmail) -> bool {
-        let now = self.clock.now();
-        let limits = self.settings.code_limits;
-        let cooldown_key = format!("mail:cooldown:{kind}:{email}");
-        let cooldown = self.counters.hit(&cooldown_key, limits.mail_cooldown, now);
-        if cooldown.await.count > 1 {
-            tracing::info!(kind, "email not sent: cooldown for the address");
-            return false;
-        }
-        let hourly_key = format!("mail:hour:{email}");
-        let hourly = self
-            .counters
-            .hit(&hourly_key, Duration::from_secs(3600), now);
-        if hourly.await.count > limits.mails_per_hour {
-            tracing::info!(kind, "email not sent: hourly cap for the address");
-            return false;
-        }
-        true
-    }
-
     /// Hands a message to the mailer. A failure is logged, never shown: the response must not
     /// depend on whether mail could be sent (it would reveal which addresses have accounts).
     async fn send(&self, to: &UserEmail, message: Message) {
@@ -404,13 +320,5 @@ impl Auth {
         if let Err(e) = self.mailer.send(email).await {
             tracing::error!(kind, error = %e, "email not sent");
         }
-    }
-}
-
-/// The refusal for a counter that resets at `resets_at`, rounded up to whole seconds.
-fn too_many(resets_at: DateTime<Utc>, now: DateTime<Utc>) -> AuthError {
-    let secs = (resets_at - now).num_seconds().max(1);
-    AuthError::TooManyAttempts {
-        retry_after: Duration::from_secs(secs.unsigned_abs()),
     }
 }

@@ -9,6 +9,7 @@ mod extract;
 mod health;
 mod middleware;
 
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -20,7 +21,7 @@ use axum::routing::get;
 use axum::{Router, middleware as axum_mw};
 use governor::middleware::NoOpMiddleware;
 use tower::ServiceBuilder;
-use tower_governor::governor::GovernorConfigBuilder;
+use tower_governor::governor::{GovernorConfigBuilder, SharedRateLimiter};
 use tower_governor::{GovernorError, GovernorLayer};
 use tower_http::LatencyUnit;
 use tower_http::cors::{AllowOrigin, CorsLayer};
@@ -64,16 +65,25 @@ pub struct HttpSettings {
     pub general_rate: RateLimit,
 }
 
+type IpLimiter = SharedRateLimiter<IpAddr, NoOpMiddleware>;
+
 /// The per-IP rate limiters, kept so their idle keys can be purged.
 #[derive(Clone)]
-pub struct RateLimiters(Vec<Arc<dyn Fn() + Send + Sync>>);
+pub struct RateLimiters(Vec<IpLimiter>);
 
 impl RateLimiters {
-    /// Forgets clients whose buckets are full again, so memory stays bounded.
+    /// Forgets clients whose buckets are full again, so memory stays bounded however many
+    /// addresses have called.
     pub fn purge_idle(&self) {
-        for purge in &self.0 {
-            purge();
+        for limiter in &self.0 {
+            limiter.retain_recent();
+            limiter.shrink_to_fit();
         }
+    }
+
+    /// How many client addresses the limiters remember.
+    pub fn tracked_clients(&self) -> usize {
+        self.0.iter().map(|l| l.len()).sum()
     }
 }
 
@@ -82,8 +92,8 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 /// The whole application as one router, ready to serve, and its rate limiters; `None` if a
 /// rate limit has a zero burst or period.
 pub fn router(state: AppState, settings: &HttpSettings) -> Option<(Router, RateLimiters)> {
-    let (credential_limit, purge_credential) = rate_limit(settings.credential_rate)?;
-    let (general_limit, purge_general) = rate_limit(settings.general_rate)?;
+    let (credential_limit, credential_limiter) = rate_limit(settings.credential_rate)?;
+    let (general_limit, general_limiter) = rate_limit(settings.general_rate)?;
 
     let api = Router::new()
         .nest(
@@ -125,36 +135,31 @@ pub fn router(state: AppState, settings: &HttpSettings) -> Option<(Router, RateL
             middleware::security_headers,
         ))
         .layer(axum_mw::from_fn(middleware::json_errors))
+        .layer(cors(&settings.cors_origins))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
             settings.request_timeout,
         ))
-        .layer(cors(&settings.cors_origins))
         .layer(axum_mw::from_fn_with_state(csrf, middleware::csrf_guard))
         .layer(axum_mw::from_fn_with_state(
             settings.trust_proxy,
             client_ip::client_ip,
         ));
-    let limiters = RateLimiters(vec![purge_credential, purge_general]);
+    let limiters = RateLimiters(vec![credential_limiter, general_limiter]);
     Some((api.layer(layers), limiters))
 }
 
 type IpGovernor = GovernorLayer<ClientIpKey, NoOpMiddleware, Body>;
-type PurgeIdle = Arc<dyn Fn() + Send + Sync>;
 
-fn rate_limit(limit: RateLimit) -> Option<(IpGovernor, PurgeIdle)> {
+fn rate_limit(limit: RateLimit) -> Option<(IpGovernor, IpLimiter)> {
     let config = GovernorConfigBuilder::default()
         .key_extractor(ClientIpKey)
         .period(limit.period)
         .burst_size(limit.burst)
         .finish()?;
     let limiter = config.limiter().clone();
-    let purge: PurgeIdle = Arc::new(move || {
-        limiter.retain_recent();
-        limiter.shrink_to_fit();
-    });
     let layer = GovernorLayer::new(config).error_handler(rate_limited);
-    Some((layer, purge))
+    Some((layer, limiter))
 }
 
 /// 429 in our shape, with the seconds to wait in Retry-After.
@@ -184,4 +189,27 @@ fn cors(origins: &[String]) -> CorsLayer {
         .allow_headers([header::CONTENT_TYPE, header::AUTHORIZATION, REQUEST_ID])
         .expose_headers([REQUEST_ID, header::RETRY_AFTER])
         .max_age(Duration::from_secs(600))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn idle_clients_are_forgotten_so_memory_stays_bounded() {
+        let limit = RateLimit {
+            burst: 2,
+            period: Duration::from_millis(1),
+        };
+        let (_, limiter) = rate_limit(limit).unwrap();
+        for i in 0..1000u32 {
+            let _ = limiter.check_key(&IpAddr::from(i.to_be_bytes()));
+        }
+        let limiters = RateLimiters(vec![limiter]);
+        assert_eq!(limiters.tracked_clients(), 1000);
+        // Every bucket refills within 2 ms; then nobody needs remembering.
+        std::thread::sleep(Duration::from_millis(20));
+        limiters.purge_idle();
+        assert_eq!(limiters.tracked_clients(), 0);
+    }
 }

@@ -78,7 +78,7 @@ both_backends! {
             .await;
         let addr = app.base.trim_start_matches("http://");
         let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
-        let head = "POST /api/auth/login HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"email\":";
+        let head = "POST /api/auth/login HTTP/1.1\r\nHost: x\r\nOrigin: http://localhost:5173\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"email\":";
         stream.write_all(head.as_bytes()).await.unwrap();
         let mut answer = Vec::new();
         let read = tokio::time::timeout(std::time::Duration::from_secs(10), stream.read_to_end(&mut answer));
@@ -86,6 +86,23 @@ both_backends! {
         let answer = String::from_utf8_lossy(&answer);
         assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
         assert!(answer.contains("{\"detail\":"), "{answer}");
+        // A cross-origin page can read it.
+        assert!(answer.contains("access-control-allow-origin: http://localhost:5173"), "{answer}");
+    }
+
+    async fn a_client_that_trickles_its_headers_is_cut_off(backend: Backend) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let app = backend
+            .spawn_with(|c| c.request_timeout = std::time::Duration::from_secs(1))
+            .await;
+        let addr = app.base.trim_start_matches("http://");
+        let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+        // A request head that never ends.
+        stream.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\nX-Slow: ").await.unwrap();
+        let mut answer = Vec::new();
+        let read = tokio::time::timeout(std::time::Duration::from_secs(10), stream.read_to_end(&mut answer));
+        // Closed (or reset) by the server instead of held open.
+        assert!(read.await.is_ok(), "the server kept the connection open");
     }
 
     async fn health_reports_the_database(backend: Backend) {

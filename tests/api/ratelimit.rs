@@ -3,7 +3,7 @@
 use reqwest::StatusCode;
 use serde_json::json;
 
-use crate::helpers::{Backend, both_backends, detail, retry_after};
+use crate::helpers::{Backend, PASSWORD, both_backends, detail, retry_after};
 
 both_backends! {
     async fn credential_endpoints_answer_429_with_retry_after_past_their_budget(backend: Backend) {
@@ -70,5 +70,27 @@ both_backends! {
         assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS);
         assert!(retry_after(&refused) >= 1);
         assert_eq!(app.get("/no-such-page").await.status(), StatusCode::TOO_MANY_REQUESTS);
+    }
+
+    async fn the_default_limits_let_a_normal_session_through(backend: Backend) {
+        let defaults = authd::Config::default();
+        let app = backend
+            .spawn_with(|c| {
+                c.rate_limit_auth_burst = defaults.rate_limit_auth_burst;
+                c.rate_limit_general_burst = defaults.rate_limit_general_burst;
+            })
+            .await;
+        app.verified_user("ann@example.com").await;
+        assert_eq!(app.login("ann@example.com", "a typo in it").await.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(app.login("ann@example.com", PASSWORD).await.status(), StatusCode::OK);
+        for _ in 0..40 {
+            assert_eq!(app.get("/api/auth/me").await.status(), StatusCode::OK);
+        }
+        assert_eq!(app.client.post(app.url("/api/auth/logout")).send().await.unwrap().status(), StatusCode::OK);
+        app.post("/api/auth/forgot-password", json!({ "email": "ann@example.com" })).await;
+        let code = app.last_code("ann@example.com");
+        let reset = json!({ "email": "ann@example.com", "otp": code, "new_password": "velvet orchard tempest" });
+        assert_eq!(app.post("/api/auth/reset-password", reset).await.status(), StatusCode::OK);
+        assert_eq!(app.login("ann@example.com", "velvet orchard tempest").await.status(), StatusCode::OK);
     }
 }
