@@ -14,15 +14,17 @@ use crate::auth::password::{PasswordError, Passwords};
 use crate::auth::token::Tokens;
 use crate::auth::{Auth, AuthSettings};
 use crate::clock::{Clock, SystemClock};
-use crate::config::{Config, Secret};
+use crate::config::{AppEnv, Config, EmailTransport, Secret};
 use crate::db::{Db, DbError};
 use crate::http::cookie::SessionCookie;
 use crate::http::{self, AppState, HttpSettings, RateLimit, RateLimiters};
-use crate::mail::{ConsoleMailer, Mailer};
+use crate::mail::{ConsoleMailer, MailError, Mailer, RetryPolicy, SmtpMailer};
 
 /// Longest a client may take to send its request line and headers (shorter if the whole
 /// request timeout is).
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long queued email may take to go out at shutdown.
+const MAIL_DRAIN: Duration = Duration::from_secs(5);
 /// How often expired codes, counters, sessions and idle rate-limit keys are swept away.
 const SWEEP_INTERVAL: Duration = Duration::from_secs(60);
 
@@ -46,12 +48,41 @@ impl Default for Parts {
     }
 }
 
+impl Parts {
+    /// The parts `config` asks for. Starts the SMTP delivery task when email goes over SMTP,
+    /// so it needs a running Tokio runtime.
+    pub fn for_config(config: &Config) -> Result<Self, StartError> {
+        let mailer: Arc<dyn Mailer> = match &config.email {
+            EmailTransport::Console => {
+                if config.app_env == AppEnv::Production {
+                    tracing::warn!(
+                        "APP_ENV=production with EMAIL_TRANSPORT=console: verification and reset \
+                         codes are written to the log and no email is sent. Set EMAIL_TRANSPORT=smtp."
+                    );
+                }
+                Arc::new(ConsoleMailer)
+            }
+            EmailTransport::Smtp(settings) => Arc::new(SmtpMailer::start(
+                settings,
+                &config.app_name,
+                RetryPolicy::default(),
+            )?),
+        };
+        Ok(Self {
+            mailer,
+            ..Self::default()
+        })
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
     #[error("could not open the database: {0}")]
     Database(#[from] DbError),
     #[error("could not prepare password hashing: {0}")]
     Passwords(#[from] PasswordError),
+    #[error("could not set up email: {0}")]
+    Mail(#[from] MailError),
     #[error("invalid configuration: a rate limit has a zero burst or period")]
     RateLimit,
     #[error("could not listen on {addr}: {source}")]
@@ -150,6 +181,7 @@ impl Application {
         let header_timeout = HEADER_READ_TIMEOUT.min(self.request_timeout);
         crate::serve::serve(self.listener, self.router, header_timeout, shutdown).await;
         sweeper.abort();
+        self.auth.mailer.shutdown(MAIL_DRAIN).await;
         self.auth.db.close().await;
     }
 }

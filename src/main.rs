@@ -22,7 +22,14 @@ async fn main() -> ExitCode {
         .with_ansi(std::io::stdout().is_terminal())
         .init();
 
-    let app = match Application::build(config, Parts::default()).await {
+    let parts = match Parts::for_config(&config) {
+        Ok(parts) => parts,
+        Err(e) => {
+            tracing::error!("{e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let app = match Application::build(config, parts).await {
         Ok(app) => app,
         Err(e) => {
             tracing::error!("{e}");

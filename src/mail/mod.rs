@@ -2,9 +2,14 @@
 
 mod console;
 mod memory;
+mod smtp;
+pub mod template;
 
 pub use console::ConsoleMailer;
 pub use memory::MemoryMailer;
+pub use smtp::{RetryPolicy, SmtpMailer};
+
+use std::time::Duration;
 
 use async_trait::async_trait;
 
@@ -57,9 +62,33 @@ impl Message {
 #[error("email could not be handed over for delivery: {0}")]
 pub struct MailError(pub String);
 
+/// Whether mail is getting through, for /health.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DeliveryStatus {
+    Ok,
+    /// The latest delivery attempt failed.
+    Degraded,
+}
+
+impl DeliveryStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeliveryStatus::Ok => "ok",
+            DeliveryStatus::Degraded => "degraded",
+        }
+    }
+}
+
 /// Delivers email. `send` is called on the request path, so an implementation must return
 /// quickly (hand the message to a queue) rather than wait on a mail server.
 #[async_trait]
 pub trait Mailer: Send + Sync + 'static {
     async fn send(&self, email: Email) -> Result<(), MailError>;
+
+    fn status(&self) -> DeliveryStatus {
+        DeliveryStatus::Ok
+    }
+
+    /// Delivers what is still queued, for at most `within`; called once at shutdown.
+    async fn shutdown(&self, _within: Duration) {}
 }

@@ -110,7 +110,7 @@ both_backends! {
         let response = app.get("/health").await;
         assert_eq!(response.status(), StatusCode::OK);
         let body: Value = response.json().await.unwrap();
-        assert_eq!(body, json!({ "status": "ok", "database": "ok" }));
+        assert_eq!(body, json!({ "status": "ok", "database": "ok", "email": "ok" }));
     }
 
     async fn a_request_id_is_echoed_or_made_up(backend: Backend) {

@@ -6,9 +6,9 @@ use std::time::Duration;
 
 use authd::auth::otp::Code;
 use authd::clock::Clock;
-use authd::config::{Config, Secret};
+use authd::config::{Config, Secret, SmtpSettings, SmtpTls};
 use authd::db::Db;
-use authd::mail::{MemoryMailer, Message};
+use authd::mail::{Mailer, MemoryMailer, Message, RetryPolicy, SmtpMailer};
 use authd::{Application, Parts};
 use chrono::{DateTime, SubsecRound, TimeDelta, Utc};
 use reqwest::{Response, StatusCode};
@@ -39,6 +39,22 @@ impl Backend {
 
     /// Spawns the app after `tweak` has adjusted the test configuration.
     pub async fn spawn_with(&self, tweak: impl FnOnce(&mut Config)) -> TestApp {
+        self.spawn_with_mailer(tweak, None).await
+    }
+
+    /// Spawns the app delivering email over SMTP to 127.0.0.1:`smtp_port`, as "Acme".
+    pub async fn spawn_smtp(&self, smtp_port: u16, tweak: impl FnOnce(&mut Config)) -> TestApp {
+        let mailer = SmtpMailer::start(&smtp_settings(smtp_port), "Acme", quick_retries())
+            .expect("smtp mailer");
+        self.spawn_with_mailer(tweak, Some(Arc::new(mailer))).await
+    }
+
+    /// Spawns the app with `mailer`, or the in-memory one that [`TestApp::mailer`] reads.
+    async fn spawn_with_mailer(
+        &self,
+        tweak: impl FnOnce(&mut Config),
+        mailer: Option<Arc<dyn Mailer>>,
+    ) -> TestApp {
         let name = format!("authd_test_{}", random_suffix());
         let (database_url, scratch) = match self {
             Backend::Sqlite => {
@@ -63,10 +79,10 @@ impl Backend {
             ..Config::default()
         };
         tweak(&mut config);
-        let mailer = Arc::new(MemoryMailer::default());
+        let memory = Arc::new(MemoryMailer::default());
         let clock = Arc::new(ManualClock::new());
         let parts = Parts {
-            mailer: mailer.clone(),
+            mailer: mailer.unwrap_or_else(|| memory.clone()),
             clock: clock.clone(),
             ..Parts::default()
         };
@@ -80,12 +96,33 @@ impl Backend {
         TestApp {
             base: format!("http://{addr}"),
             client: client(),
-            mailer,
+            mailer: memory,
             clock,
             db,
             _stop: stop,
             _scratch: scratch,
         }
+    }
+}
+
+/// SMTP to a test server on this machine, without TLS, from "Acme <no-reply@acme.test>".
+pub fn smtp_settings(port: u16) -> SmtpSettings {
+    SmtpSettings {
+        host: "127.0.0.1".into(),
+        port,
+        username: None,
+        password: None,
+        from: "Acme <no-reply@acme.test>".parse().expect("mailbox"),
+        tls: SmtpTls::None,
+    }
+}
+
+/// Retries a test can wait for: first after 200 ms, then at most every second, for 30 s.
+pub fn quick_retries() -> RetryPolicy {
+    RetryPolicy {
+        first_delay: Duration::from_millis(200),
+        max_delay: Duration::from_secs(1),
+        give_up_after: Duration::from_secs(30),
     }
 }
 

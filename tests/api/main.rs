@@ -7,6 +7,7 @@ mod helpers;
 
 mod browser;
 mod bruteforce;
+mod email;
 mod enumeration;
 mod errors;
 mod login;
@@ -15,4 +16,5 @@ mod ratelimit;
 mod register;
 mod reset;
 mod sessions;
+mod smtp_server;
 mod verify;

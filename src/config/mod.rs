@@ -8,6 +8,10 @@ use std::time::Duration;
 
 use crate::auth::policy::{CodeLimits, Limit, LoginLimits, PasswordPolicy};
 
+mod email;
+
+pub use email::{EmailTransport, SmtpSettings, SmtpTls};
+
 /// Where the server runs; production refuses unsafe defaults.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum AppEnv {
@@ -64,6 +68,9 @@ pub struct Config {
     pub login_limits: LoginLimits,
     pub code_limits: CodeLimits,
     pub password_policy: PasswordPolicy,
+    pub email: EmailTransport,
+    /// The product name in email subjects and bodies.
+    pub app_name: String,
 }
 
 /// A configuration value that cannot be used; the message names the variable.
@@ -75,7 +82,7 @@ pub struct ConfigError {
 }
 
 impl ConfigError {
-    fn new(var: &'static str, problem: impl Into<String>) -> Self {
+    pub(crate) fn new(var: &'static str, problem: impl Into<String>) -> Self {
         Self {
             var,
             problem: problem.into(),
@@ -116,6 +123,8 @@ impl Default for Config {
             login_limits: LoginLimits::default(),
             code_limits: CodeLimits::default(),
             password_policy: PasswordPolicy::default(),
+            email: EmailTransport::Console,
+            app_name: "authd".into(),
         }
     }
 }
@@ -219,6 +228,8 @@ impl Config {
             password_policy: PasswordPolicy {
                 min_score: bounded(&get, "PASSWORD_MIN_SCORE", 3, 0..=4)? as u8,
             },
+            email: email::email_transport(&get)?,
+            app_name: get("APP_NAME").unwrap_or(d.app_name),
         };
         if !(config.database_url.starts_with("sqlite:")
             || config.database_url.starts_with("mysql:"))
@@ -389,6 +400,49 @@ mod tests {
         assert_eq!(c.login_limits.per_account_ip.max, 3);
         assert_eq!(c.login_limits.per_account.lockout, Duration::from_secs(60));
         assert_eq!(c.login_limits.per_ip.max, 20);
+    }
+
+    #[test]
+    fn an_incomplete_smtp_configuration_names_the_missing_variable() {
+        let smtp = |extra: &[(&'static str, &'static str)]| {
+            let mut pairs = vec![("EMAIL_TRANSPORT", "smtp")];
+            pairs.extend_from_slice(extra);
+            from(&pairs).map(|c| c.email)
+        };
+        assert_eq!(
+            smtp(&[("SMTP_FROM", "a@b.example")]).unwrap_err().var,
+            "SMTP_HOST"
+        );
+        assert_eq!(smtp(&[("SMTP_HOST", "mail")]).unwrap_err().var, "SMTP_FROM");
+        let base = [
+            ("SMTP_HOST", "mail"),
+            ("SMTP_FROM", "Acme <no-reply@acme.example>"),
+        ];
+        let with = |extra: (&'static str, &'static str)| {
+            let mut pairs = base.to_vec();
+            pairs.push(extra);
+            smtp(&pairs)
+        };
+        assert_eq!(with(("SMTP_TLS", "ssl")).unwrap_err().var, "SMTP_TLS");
+        assert_eq!(with(("SMTP_PORT", "0")).unwrap_err().var, "SMTP_PORT");
+        assert_eq!(
+            with(("SMTP_USERNAME", "u")).unwrap_err().var,
+            "SMTP_PASSWORD"
+        );
+        assert_eq!(
+            smtp(&[("SMTP_HOST", "mail"), ("SMTP_FROM", "not an address")])
+                .unwrap_err()
+                .var,
+            "SMTP_FROM"
+        );
+        let EmailTransport::Smtp(s) = smtp(&base).unwrap() else {
+            panic!("smtp expected")
+        };
+        assert_eq!((s.port, s.tls), (587, SmtpTls::StartTls));
+        assert_eq!(
+            from(&[("EMAIL_TRANSPORT", "pigeon")]).unwrap_err().var,
+            "EMAIL_TRANSPORT"
+        );
     }
 
     #[test]
