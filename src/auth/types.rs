@@ -31,6 +31,15 @@ pub struct UserEmail(String);
 const MAX_EMAIL_CHARS: usize = 254;
 
 impl UserEmail {
+    /// Trims, lower-cases and checks an address.
+    ///
+    /// ```
+    /// use authd::auth::types::UserEmail;
+    ///
+    /// let email = UserEmail::parse("  Ann.Lee@Example.COM ").expect("valid");
+    /// assert_eq!(email.as_str(), "ann.lee@example.com");
+    /// assert!(UserEmail::parse("ann@").is_err());
+    /// ```
     pub fn parse(raw: &str) -> Result<Self, Invalid> {
         let email = raw.trim().to_lowercase();
         if email.chars().count() > MAX_EMAIL_CHARS {
@@ -143,7 +152,8 @@ impl fmt::Debug for Password {
 }
 
 /// A user as the API shows it: never a hash or anything secret.
-#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+#[derive(Clone, Debug, Serialize, PartialEq, Eq, utoipa::ToSchema)]
+#[schema(example = json!({"id": 1, "name": "Ann Lee", "email": "ann@example.com", "is_verified": true, "created_at": "2026-11-24T05:59:18Z"}))]
 pub struct User {
     pub id: i64,
     pub name: String,

@@ -7,18 +7,35 @@ use axum::Json;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
-use serde_json::json;
+use utoipa::ToSchema;
 
 use crate::auth::AuthError;
 use crate::auth::types::Invalid;
 
 /// One invalid field, in FastAPI's shape: `{"loc": ["body", "email"], "msg": "...", "type": "..."}`.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, ToSchema)]
+#[schema(example = json!({"loc": ["body", "email"], "msg": "value is not a valid email address", "type": "value_error"}))]
 pub struct FieldError {
+    /// Where the problem is: `["body"]` for the body as a whole, `["body", field]` for a field.
     pub loc: Vec<String>,
+    /// What is wrong, for a person.
     pub msg: String,
+    /// What is wrong, for a program (`missing`, `string_type`, `json_invalid`, ...).
     #[serde(rename = "type")]
     pub kind: String,
+}
+
+/// Every error but validation: `{"detail": "human readable message"}`.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({"detail": "Not authenticated"}))]
+pub struct ErrorBody {
+    pub detail: String,
+}
+
+/// A 422: one entry per invalid field, as FastAPI answers.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ValidationErrorBody {
+    pub detail: Vec<FieldError>,
 }
 
 impl FieldError {
@@ -98,9 +115,9 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         match self {
-            ApiError::Validation(errors) => (
+            ApiError::Validation(detail) => (
                 StatusCode::UNPROCESSABLE_ENTITY,
-                Json(json!({ "detail": errors })),
+                Json(ValidationErrorBody { detail }),
             )
                 .into_response(),
             ApiError::Status(status, detail) => detail_response(status, detail),
@@ -141,5 +158,8 @@ impl IntoResponse for ApiError {
 
 /// `{"detail": detail}` with `status`.
 pub fn detail_response(status: StatusCode, detail: &str) -> Response {
-    (status, Json(json!({ "detail": detail }))).into_response()
+    let body = ErrorBody {
+        detail: detail.to_owned(),
+    };
+    (status, Json(body)).into_response()
 }

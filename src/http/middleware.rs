@@ -8,8 +8,17 @@ use axum::response::Response;
 
 use super::error::detail_response;
 
-/// Headers that tell browsers to treat every response as inert data.
+/// API responses are data, never a page: nothing may load, run or frame them.
+const API_CSP: &str = "default-src 'none'; frame-ancestors 'none'";
+
+/// Headers that tell browsers to treat every response as inert data; the documentation pages
+/// get the few more permissions they need to render.
 pub async fn security_headers(State(hsts): State<bool>, req: Request, next: Next) -> Response {
+    let csp = if super::docs::is_docs_path(req.uri().path()) {
+        super::docs::DOCS_CSP
+    } else {
+        API_CSP
+    };
     let mut response = next.run(req).await;
     let h = response.headers_mut();
     h.insert(
@@ -23,7 +32,7 @@ pub async fn security_headers(State(hsts): State<bool>, req: Request, next: Next
     );
     h.insert(
         header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static("default-src 'none'; frame-ancestors 'none'"),
+        HeaderValue::from_static(csp),
     );
     // Session tokens and user data must never sit in a shared or browser cache.
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));

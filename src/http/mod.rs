@@ -4,6 +4,7 @@ mod auth;
 mod body;
 mod client_ip;
 pub mod cookie;
+pub mod docs;
 pub mod error;
 mod extract;
 mod health;
@@ -17,7 +18,6 @@ use axum::body::Body;
 use axum::extract::{DefaultBodyLimit, Request};
 use axum::http::{HeaderName, HeaderValue, Method, Response, StatusCode, header};
 use axum::response::IntoResponse;
-use axum::routing::get;
 use axum::{Router, middleware as axum_mw};
 use governor::middleware::NoOpMiddleware;
 use tower::ServiceBuilder;
@@ -28,6 +28,9 @@ use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::auth::Auth;
 use client_ip::ClientIpKey;
@@ -95,14 +98,17 @@ pub fn router(state: AppState, settings: &HttpSettings) -> Option<(Router, RateL
     let (credential_limit, credential_limiter) = rate_limit(settings.credential_rate)?;
     let (general_limit, general_limiter) = rate_limit(settings.general_rate)?;
 
-    let api = Router::new()
+    let (api, openapi) = OpenApiRouter::with_openapi(docs::ApiDoc::openapi())
         .nest(
             "/api/auth",
             auth::credential_routes()
                 .route_layer(credential_limit)
                 .merge(auth::session_routes()),
         )
-        .route("/health", get(health::health))
+        .routes(routes!(health::health))
+        .split_for_parts();
+    let api = api
+        .merge(docs::router(openapi))
         .fallback(|| async { ApiError::Status(StatusCode::NOT_FOUND, "Not Found") })
         .layer(general_limit)
         .layer(DefaultBodyLimit::max(settings.max_body_bytes))

@@ -7,6 +7,8 @@ mod helpers;
 
 mod browser;
 mod bruteforce;
+mod docs;
+mod e2e_browser;
 mod email;
 mod enumeration;
 mod errors;
@@ -18,3 +20,4 @@ mod reset;
 mod sessions;
 mod smtp_server;
 mod verify;
+mod webdriver;

@@ -1,0 +1,168 @@
+//! Request and response bodies of `/api/auth`, with their OpenAPI schemas. Requests are read
+//! field by field ([`FromJson`]) into domain types, so every bad field is reported.
+
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use super::{code, new_password};
+use crate::auth::otp::Code;
+use crate::auth::types::{Invalid, Password, User, UserEmail, UserName};
+use crate::http::body::{Fields, FromJson};
+
+/// Sign-up details.
+#[derive(ToSchema)]
+#[schema(example = json!({"name": "Ann Lee", "email": "ann@example.com", "password": "correct horse battery"}))]
+pub struct RegisterRequest {
+    /// Display name; trimmed, 1 to 100 characters.
+    #[schema(value_type = String, min_length = 1, max_length = 100)]
+    pub name: UserName,
+    /// Trimmed and lower-cased before use.
+    #[schema(value_type = String, format = Email, max_length = 254)]
+    pub email: UserEmail,
+    /// At least 8 characters and at most 72 bytes; not a common password, and not built from
+    /// the name or email.
+    #[schema(value_type = String, format = Password, min_length = 8, max_length = 72)]
+    pub password: Password,
+}
+
+impl FromJson for RegisterRequest {
+    fn from_json(f: &mut Fields<'_>) -> Option<Self> {
+        let name = f.parse("name", UserName::parse);
+        let email = f.parse("email", UserEmail::parse);
+        let password = f.parse("password", new_password);
+        Some(Self {
+            name: name?,
+            email: email?,
+            password: password?,
+        })
+    }
+}
+
+/// An address and the 6-digit code mailed to it.
+#[derive(ToSchema)]
+#[schema(example = json!({"email": "ann@example.com", "otp": "123456"}))]
+pub struct CodeRequest {
+    #[schema(value_type = String, format = Email, max_length = 254)]
+    pub email: UserEmail,
+    /// The code from the email: exactly six digits.
+    #[schema(value_type = String, pattern = "^[0-9]{6}$")]
+    pub otp: Code,
+}
+
+impl FromJson for CodeRequest {
+    fn from_json(f: &mut Fields<'_>) -> Option<Self> {
+        let email = f.parse("email", UserEmail::parse);
+        let otp = f.parse("otp", code);
+        Some(Self {
+            email: email?,
+            otp: otp?,
+        })
+    }
+}
+
+/// Just an address.
+#[derive(ToSchema)]
+#[schema(example = json!({"email": "ann@example.com"}))]
+pub struct EmailRequest {
+    #[schema(value_type = String, format = Email, max_length = 254)]
+    pub email: UserEmail,
+}
+
+impl FromJson for EmailRequest {
+    fn from_json(f: &mut Fields<'_>) -> Option<Self> {
+        Some(Self {
+            email: f.parse("email", UserEmail::parse)?,
+        })
+    }
+}
+
+/// Credentials.
+#[derive(ToSchema)]
+#[schema(example = json!({"email": "ann@example.com", "password": "correct horse battery"}))]
+pub struct LoginRequest {
+    #[schema(value_type = String, format = Email, max_length = 254)]
+    pub email: UserEmail,
+    #[schema(value_type = String, format = Password, min_length = 1)]
+    pub password: Password,
+}
+
+impl FromJson for LoginRequest {
+    fn from_json(f: &mut Fields<'_>) -> Option<Self> {
+        let email = f.parse("email", UserEmail::parse);
+        let password = f.parse("password", |raw| {
+            if raw.is_empty() {
+                Err(Invalid::new(
+                    "string_too_short",
+                    "Password must not be empty",
+                ))
+            } else {
+                Ok(Password::attempt(raw.to_owned()))
+            }
+        });
+        Some(Self {
+            email: email?,
+            password: password?,
+        })
+    }
+}
+
+/// A reset code and the new password.
+#[derive(ToSchema)]
+#[schema(example = json!({"email": "ann@example.com", "otp": "123456", "new_password": "velvet orchard tempest"}))]
+pub struct ResetRequest {
+    #[schema(value_type = String, format = Email, max_length = 254)]
+    pub email: UserEmail,
+    #[schema(value_type = String, pattern = "^[0-9]{6}$")]
+    pub otp: Code,
+    /// Same rules as at registration.
+    #[schema(value_type = String, format = Password, min_length = 8, max_length = 72)]
+    pub new_password: Password,
+}
+
+impl FromJson for ResetRequest {
+    fn from_json(f: &mut Fields<'_>) -> Option<Self> {
+        let email = f.parse("email", UserEmail::parse);
+        let otp = f.parse("otp", code);
+        let new_password = f.parse("new_password", new_password);
+        Some(Self {
+            email: email?,
+            otp: otp?,
+            new_password: new_password?,
+        })
+    }
+}
+
+/// A plain confirmation.
+#[derive(Serialize, ToSchema)]
+pub struct MessageBody {
+    pub message: String,
+}
+
+/// Registration received.
+#[derive(Serialize, ToSchema)]
+pub struct RegisterBody {
+    pub message: String,
+    /// The address, as it was stored (trimmed, lower-cased).
+    pub email: String,
+}
+
+/// The account is verified.
+#[derive(Serialize, ToSchema)]
+pub struct VerifiedBody {
+    pub message: String,
+    pub user: User,
+}
+
+/// A session was opened. The same token is also set as the HttpOnly session cookie.
+#[derive(Serialize, ToSchema)]
+pub struct LoginBody {
+    pub message: String,
+    pub user: User,
+    /// For `Authorization: Bearer` (mobile apps, scripts); browsers can rely on the cookie.
+    pub access_token: String,
+    /// Always `bearer`.
+    #[schema(example = "bearer")]
+    pub token_type: String,
+    /// Seconds until the session ends.
+    pub expires_in: u64,
+}

@@ -1,0 +1,111 @@
+//! Login, logout and the current user.
+
+use axum::extract::State;
+use axum::http::{HeaderMap, header};
+use axum::{Extension, Json};
+
+use super::message;
+use super::schema::{LoginBody, LoginRequest, MessageBody};
+use crate::auth::types::User;
+use crate::http::AppState;
+use crate::http::body::JsonBody;
+use crate::http::client_ip::ClientIp;
+use crate::http::docs::responses::{
+    BodyErrors, CrossSite, NotVerified, TooMany, Unauthorized, Unavailable,
+};
+use crate::http::error::ApiError;
+use crate::http::extract::CurrentUser;
+
+/// Log in: checks the password and opens a session.
+///
+/// Sets the HttpOnly session cookie (`access_token`, or `__Host-access_token` with
+/// `COOKIE_SECURE=true`) and returns the same token for `Authorization: Bearer`. Failed logins
+/// are counted per account and IP, per IP and per account; past a limit even the right password
+/// gets 429 until the lockout ends.
+#[utoipa::path(
+    post,
+    path = "/login",
+    tag = "session",
+    request_body = LoginRequest,
+    responses(
+        (status = 200, description = "Logged in; the session cookie is set", body = LoginBody,
+            headers(("set-cookie" = String, description = "The HttpOnly, SameSite=Lax session cookie"))),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = NotVerified),
+        BodyErrors,
+    )
+)]
+pub async fn login(
+    State(state): State<AppState>,
+    Extension(ClientIp(client)): Extension<ClientIp>,
+    JsonBody(req): JsonBody<LoginRequest>,
+) -> Result<(HeaderMap, Json<LoginBody>), ApiError> {
+    let login = state.auth.login(&req.email, &req.password, client).await?;
+    let mut headers = HeaderMap::new();
+    let cookie = state
+        .cookie
+        .set(&login.token, login.expires_in)
+        .ok_or(ApiError::Internal)?;
+    headers.insert(header::SET_COOKIE, cookie);
+    let body = LoginBody {
+        message: "Login successful".into(),
+        user: login.user,
+        access_token: login.token,
+        token_type: "bearer".into(),
+        expires_in: login.expires_in.as_secs(),
+    };
+    Ok((headers, Json(body)))
+}
+
+/// Log out: ends the session and clears the cookie.
+///
+/// Ends the session if there is one and always clears the cookie, so logging out twice, or
+/// with a stale cookie, still leaves the browser signed out. A copied token stops working too.
+#[utoipa::path(
+    post,
+    path = "/logout",
+    tag = "session",
+    security((), ("cookie" = []), ("bearer" = [])),
+    responses(
+        (status = 200, description = "Signed out; the cookie is cleared", body = MessageBody),
+        (status = 403, response = CrossSite),
+        (status = 429, response = TooMany),
+        (status = 503, response = Unavailable),
+    )
+)]
+pub async fn logout(
+    State(state): State<AppState>,
+    current: Result<CurrentUser, ApiError>,
+) -> Result<(HeaderMap, Json<MessageBody>), ApiError> {
+    match current {
+        Ok(current) => state.auth.logout(&current.session_id).await?,
+        Err(ApiError::Unauthorized(_)) => {}
+        Err(other) => return Err(other),
+    }
+    let mut headers = HeaderMap::new();
+    headers.insert(
+        header::SET_COOKIE,
+        state.cookie.clear().ok_or(ApiError::Internal)?,
+    );
+    Ok((headers, message("Logged out successfully")))
+}
+
+/// Me: the signed-in user.
+///
+/// Takes the session cookie or an `Authorization: Bearer` token. Answers 401 once the session
+/// has ended (logout, password reset, expiry), even for a token that is still well-formed.
+#[utoipa::path(
+    get,
+    path = "/me",
+    tag = "session",
+    security(("cookie" = []), ("bearer" = [])),
+    responses(
+        (status = 200, description = "The user behind the session", body = User),
+        (status = 401, response = Unauthorized),
+        (status = 429, response = TooMany),
+        (status = 503, response = Unavailable),
+    )
+)]
+pub async fn me(current: CurrentUser) -> Json<User> {
+    Json(current.user)
+}

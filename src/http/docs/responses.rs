@@ -1,0 +1,92 @@
+//! The error responses the endpoints share, as named OpenAPI responses.
+
+use utoipa::{IntoResponses, ToResponse};
+
+use crate::http::error::{ErrorBody, ValidationErrorBody};
+
+/// The code is wrong, expired, used, replaced or burned by too many wrong tries.
+#[derive(ToResponse)]
+#[response(
+    description = "Wrong or expired code",
+    example = json!({"detail": "Invalid or expired code. Check the latest email or request a new code."})
+)]
+pub struct InvalidCode(pub ErrorBody);
+
+/// No valid session, or wrong credentials. The same answer for an unknown address.
+#[derive(ToResponse)]
+#[response(
+    description = "Wrong email or password, or no valid session",
+    headers(("www-authenticate" = String, description = "Bearer")),
+    example = json!({"detail": "Not authenticated"})
+)]
+pub struct Unauthorized(pub ErrorBody);
+
+/// A browser write from an origin that is not allowed (CSRF guard).
+#[derive(ToResponse)]
+#[response(
+    description = "Cross-site request from an origin not in CORS_ORIGINS",
+    example = json!({"detail": "Cross-site request refused: this origin is not allowed to call the API"})
+)]
+pub struct CrossSite(pub ErrorBody);
+
+/// The right password for an address that is not verified yet (or a refused cross-site request).
+#[derive(ToResponse)]
+#[response(
+    description = "The email address is not verified yet (or a cross-site request from an origin not in CORS_ORIGINS)",
+    example = json!({"detail": "Email not verified. Please verify your email before logging in."})
+)]
+pub struct NotVerified(pub ErrorBody);
+
+#[derive(ToResponse)]
+#[response(
+    description = "Rate limit, login lockout or code budget reached",
+    headers(("retry-after" = u64, description = "Seconds to wait before trying again")),
+    example = json!({"detail": "Too many requests. Please slow down and try again shortly."})
+)]
+pub struct TooMany(pub ErrorBody);
+
+#[derive(ToResponse)]
+#[response(
+    description = "The database is unavailable; try again shortly",
+    headers(("retry-after" = u64, description = "Seconds to wait before trying again")),
+    example = json!({"detail": "Service temporarily unavailable. Please try again shortly."})
+)]
+pub struct Unavailable(pub ErrorBody);
+
+/// The failures of every endpoint that reads a JSON body, besides its own.
+#[derive(IntoResponses)]
+pub enum BodyErrors {
+    #[response(
+        status = 413,
+        description = "The body is larger than MAX_BODY_BYTES",
+        example = json!({"detail": "Request body is too large"})
+    )]
+    TooLarge(ErrorBody),
+    #[response(
+        status = 415,
+        description = "The body is not sent as application/json",
+        example = json!({"detail": "Content-Type must be application/json"})
+    )]
+    NotJson(ErrorBody),
+    /// FastAPI's shape: one entry per invalid field.
+    #[response(
+        status = 422,
+        description = "Malformed JSON or invalid fields, one entry per field",
+        example = json!({"detail": [{"loc": ["body", "email"], "msg": "Field required", "type": "missing"}]})
+    )]
+    Invalid(ValidationErrorBody),
+    #[response(
+        status = 429,
+        description = "Rate limit, login lockout or code budget reached",
+        headers(("retry-after" = u64, description = "Seconds to wait before trying again")),
+        example = json!({"detail": "Too many requests. Please slow down and try again shortly."})
+    )]
+    TooMany(ErrorBody),
+    #[response(
+        status = 503,
+        description = "The database is unavailable; try again shortly",
+        headers(("retry-after" = u64, description = "Seconds to wait before trying again")),
+        example = json!({"detail": "Service temporarily unavailable. Please try again shortly."})
+    )]
+    Unavailable(ErrorBody),
+}

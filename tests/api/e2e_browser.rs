@@ -1,0 +1,188 @@
+//! End to end in headless Chromium: the docs pages render offline, and a page on another
+//! origin runs the whole flow with the cookie set and sent by the browser itself.
+//! Skipped, with the reason printed, where Chromium is not installed; .ci/run installs it.
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+
+use crate::helpers::{Backend, PASSWORD};
+use crate::webdriver::Browser;
+
+const WAIT: Duration = Duration::from_secs(20);
+
+/// The static frontend: index.html, its script and the API client from AUTH_FLOW.md.
+async fn serve_page() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut head = Vec::new();
+                let mut buf = [0u8; 1024];
+                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match stream.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => head.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let head = String::from_utf8_lossy(&head);
+                let path = head.split_whitespace().nth(1).unwrap_or("/");
+                let path = path.split('?').next().unwrap_or("/");
+                let (status, kind, body) = match path {
+                    "/" => (
+                        "200 OK",
+                        "text/html",
+                        include_str!("browser_page/index.html"),
+                    ),
+                    "/flow.js" => (
+                        "200 OK",
+                        "text/javascript",
+                        include_str!("browser_page/flow.js"),
+                    ),
+                    "/auth-client.js" => (
+                        "200 OK",
+                        "text/javascript",
+                        include_str!("browser_page/auth-client.js"),
+                    ),
+                    _ => ("404 Not Found", "text/plain", "not found"),
+                };
+                let response = format!(
+                    "HTTP/1.1 {status}\r\nContent-Type: {kind}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = stream.write_all(response.as_bytes()).await;
+            });
+        }
+    });
+    port
+}
+
+/// Runs one step of the page's flow and returns `{status, body}`.
+async fn step(browser: &Browser, name: &str, args: Value) -> Value {
+    let script = "const done = arguments[arguments.length - 1]; \
+                  window.step(arguments[0], ...arguments[1]).then(done);";
+    browser.eval_async(script, json!([name, args])).await
+}
+
+#[tokio::test]
+async fn a_page_on_another_origin_runs_the_whole_flow_with_the_browsers_cookie() {
+    let Some(browser) = Browser::start().await else {
+        return;
+    };
+    let page_port = serve_page().await;
+    // localhost:<page> and localhost:<api> are different origins on the same site, like a
+    // dev server and its API, so the SameSite=Lax cookie travels with credentials: 'include'.
+    let frontend = format!("http://localhost:{page_port}");
+    let allowed = frontend.clone();
+    let app = Backend::Sqlite
+        .spawn_with(move |c| c.cors_origins = vec![allowed])
+        .await;
+    let api = app.base.replace("127.0.0.1", "localhost");
+
+    browser.goto(&format!("{frontend}/?api={api}")).await;
+    assert!(
+        browser.wait_for("window.pageReady === true", WAIT).await,
+        "the page did not load"
+    );
+
+    let email = "ann@example.com";
+    let registered = step(&browser, "register", json!(["Ann Lee", email, PASSWORD])).await;
+    assert_eq!(registered["status"], 201, "{registered}");
+    let code = app.last_code(email);
+    let verified = step(&browser, "verifyEmail", json!([email, code])).await;
+    assert_eq!(verified["status"], 200, "{verified}");
+    let login = step(&browser, "login", json!([email, PASSWORD])).await;
+    assert_eq!(login["status"], 200, "{login}");
+    // The cookie is HttpOnly: the page cannot read it, yet the browser sends it.
+    let cookies = browser.eval("return document.cookie;", json!([])).await;
+    assert!(
+        !cookies
+            .as_str()
+            .unwrap_or_default()
+            .contains("access_token"),
+        "{cookies}"
+    );
+    let me = step(&browser, "me", json!([])).await;
+    assert_eq!(me["status"], 200, "{me}");
+    assert_eq!(me["body"]["email"], email);
+    let logout = step(&browser, "logout", json!([])).await;
+    assert_eq!(logout["status"], 200, "{logout}");
+    let after = step(&browser, "me", json!([])).await;
+    assert_eq!(after["status"], 401, "{after}");
+
+    let target = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target");
+    std::fs::create_dir_all(&target).unwrap();
+    browser.screenshot(&target.join("browser-flow.png")).await;
+
+    // The same page from an origin not in CORS_ORIGINS cannot read any answer, and its
+    // JSON requests are stopped at the preflight, so nothing happens on the server.
+    browser
+        .goto(&format!("http://127.0.0.1:{page_port}/?api={api}"))
+        .await;
+    assert!(browser.wait_for("window.pageReady === true", WAIT).await);
+    let foreign = step(
+        &browser,
+        "register",
+        json!(["Eve", "eve@example.com", PASSWORD]),
+    )
+    .await;
+    assert_eq!(foreign["status"], 0, "{foreign}");
+    let foreign_login = step(&browser, "login", json!([email, PASSWORD])).await;
+    assert_eq!(foreign_login["status"], 0, "{foreign_login}");
+    assert!(app.mailer.sent_to("eve@example.com").is_empty());
+    browser.quit().await;
+}
+
+#[tokio::test]
+async fn the_docs_pages_render_in_a_real_browser_from_this_server_alone() {
+    let Some(browser) = Browser::start().await else {
+        return;
+    };
+    let app = Backend::Sqlite.spawn().await;
+    let only_this_server = "performance.getEntriesByType('resource')\
+        .every(e => e.name.startsWith(location.origin) || e.name.startsWith('data:'))";
+
+    browser.goto(&app.url("/docs/")).await;
+    let swagger = browser
+        .wait_for("document.querySelectorAll('.opblock').length >= 9", WAIT)
+        .await;
+    assert!(swagger, "Swagger UI did not list the operations");
+    assert!(
+        browser.wait_for(only_this_server, WAIT).await,
+        "Swagger UI fetched from elsewhere"
+    );
+
+    browser.goto(&app.url("/redoc")).await;
+    let redoc = browser
+        .wait_for(
+            "document.querySelectorAll('[data-section-id*=\"/operation/\"]').length >= 9",
+            WAIT,
+        )
+        .await;
+    assert!(redoc, "ReDoc did not list the operations");
+    let foreign = browser
+        .eval(
+            "return performance.getEntriesByType('resource').map(e => e.name)\
+             .filter(n => !n.startsWith(location.origin) && !n.startsWith('data:'));",
+            json!([]),
+        )
+        .await;
+    assert!(
+        browser.wait_for(only_this_server, WAIT).await,
+        "ReDoc fetched {foreign}"
+    );
+    browser.quit().await;
+}
+
+#[test]
+fn the_react_example_in_auth_flow_is_the_client_the_browser_test_runs() {
+    let doc = include_str!("../../AUTH_FLOW.md");
+    let client = include_str!("browser_page/auth-client.js");
+    assert!(
+        doc.contains(client.trim()),
+        "AUTH_FLOW.md must embed tests/api/browser_page/auth-client.js verbatim"
+    );
+}
