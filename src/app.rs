@@ -119,7 +119,7 @@ impl Application {
             counters: parts.counters,
             mailer: parts.mailer,
             clock: parts.clock,
-            passwords: Passwords::new(config.bcrypt_cost).await?,
+            passwords: Passwords::new(config.bcrypt_cost, config.hash_limits).await?,
             tokens: Tokens::new(&secret),
             settings: AuthSettings {
                 session_ttl: config.jwt_expire,

@@ -1,4 +1,11 @@
-//! bcrypt hashing and verification, run on the blocking pool so the async workers stay free.
+//! bcrypt hashing and verification, run on the blocking pool so the async workers stay free,
+//! and bounded: a few at a time, a short queue behind them, and a refusal beyond it, so a
+//! login flood costs the CPU it is allowed and no memory or latency beyond.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::types::{MAX_PASSWORD_BYTES, Password};
 
@@ -8,6 +15,27 @@ pub enum PasswordError {
     Bcrypt(#[from] bcrypt::BcryptError),
     #[error("the blocking task running bcrypt did not finish: {0}")]
     Join(#[from] tokio::task::JoinError),
+    #[error("too many password checks are running and waiting")]
+    Busy,
+}
+
+/// How much bcrypt work may run and wait at once.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct HashLimits {
+    /// Hashes running at the same time (default: the number of cores).
+    pub concurrent: usize,
+    /// Requests that may wait for a slot; beyond, they are refused at once.
+    pub queued: usize,
+}
+
+impl Default for HashLimits {
+    fn default() -> Self {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        Self {
+            concurrent: cores,
+            queued: 4 * cores,
+        }
+    }
 }
 
 /// Hashes and checks passwords at one bcrypt cost.
@@ -17,17 +45,23 @@ pub struct Passwords {
     /// A real hash of a random password at the same cost: checking an unknown user's login
     /// against it takes as long as checking a real user's, so timing does not reveal accounts.
     dummy_hash: String,
+    gate: Arc<Gate>,
 }
 
 impl Passwords {
     /// Builds the hasher; costs one bcrypt hash to make the dummy.
-    pub async fn new(cost: u32) -> Result<Self, PasswordError> {
+    pub async fn new(cost: u32, limits: HashLimits) -> Result<Self, PasswordError> {
         let dummy = Password::attempt(super::random_hex::<32>());
         let dummy_hash = hash_blocking(dummy, cost).await?;
-        Ok(Self { cost, dummy_hash })
+        Ok(Self {
+            cost,
+            dummy_hash,
+            gate: Arc::new(Gate::new(limits)),
+        })
     }
 
     pub async fn hash(&self, password: &Password) -> Result<String, PasswordError> {
+        let _slot = self.gate.enter().await?;
         hash_blocking(password.clone(), self.cost).await
     }
 
@@ -44,12 +78,55 @@ impl Passwords {
         // password it is not; no stored password is that long, so it can only be wrong.
         let fits = password.expose().len() <= MAX_PASSWORD_BYTES;
         let password = password.clone();
+        let _slot = self.gate.enter().await?;
         let matched = tokio::task::spawn_blocking(move || {
             // A malformed stored hash is a failed check, not a server error for the client.
             bcrypt::verify(password.expose(), &target).unwrap_or(false)
         })
         .await?;
         Ok(known && fits && matched)
+    }
+}
+
+/// A semaphore for running hashes, with a bounded count of those waiting for it.
+struct Gate {
+    slots: Arc<Semaphore>,
+    waiting: AtomicUsize,
+    max_waiting: usize,
+}
+
+/// Counts one waiter for as long as it lives, even if the request is dropped while waiting.
+struct Waiting<'a>(&'a AtomicUsize);
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+impl Gate {
+    fn new(limits: HashLimits) -> Self {
+        Self {
+            slots: Arc::new(Semaphore::new(limits.concurrent.max(1))),
+            waiting: AtomicUsize::new(0),
+            max_waiting: limits.queued,
+        }
+    }
+
+    async fn enter(&self) -> Result<OwnedSemaphorePermit, PasswordError> {
+        if let Ok(slot) = self.slots.clone().try_acquire_owned() {
+            return Ok(slot);
+        }
+        let place = self.waiting.fetch_add(1, Ordering::SeqCst);
+        let _waiting = Waiting(&self.waiting);
+        if place >= self.max_waiting {
+            return Err(PasswordError::Busy);
+        }
+        self.slots
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| PasswordError::Busy)
     }
 }
 
@@ -63,7 +140,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_hash_verifies_its_password_and_nothing_else() {
-        let p = Passwords::new(4).await.unwrap();
+        let p = Passwords::new(4, HashLimits::default()).await.unwrap();
         let right = Password::attempt("correct horse".into());
         let hash = p.hash(&right).await.unwrap();
         assert!(p.verify(&right, Some(&hash)).await.unwrap());
@@ -72,15 +149,43 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn beyond_the_running_and_queued_hashes_new_work_is_refused_at_once() {
+        let limits = HashLimits {
+            concurrent: 1,
+            queued: 1,
+        };
+        let p = Passwords::new(4, limits).await.unwrap();
+        let pw = Password::attempt("correct horse".into());
+        // Hold the only slot, and fill the queue with a waiter.
+        let held = p.gate.enter().await.unwrap();
+        let queued = tokio::spawn({
+            let p = p.clone();
+            let pw = pw.clone();
+            async move { p.hash(&pw).await }
+        });
+        while p.gate.waiting.load(Ordering::SeqCst) == 0 {
+            tokio::task::yield_now().await;
+        }
+        assert!(matches!(p.hash(&pw).await, Err(PasswordError::Busy)));
+        drop(held);
+        assert!(
+            queued.await.unwrap().is_ok(),
+            "the queued hash runs once a slot frees"
+        );
+        assert!(p.hash(&pw).await.is_ok());
+        assert_eq!(p.gate.waiting.load(Ordering::SeqCst), 0);
+    }
+
+    #[tokio::test]
     async fn an_unknown_user_never_verifies() {
-        let p = Passwords::new(4).await.unwrap();
+        let p = Passwords::new(4, HashLimits::default()).await.unwrap();
         let any = Password::attempt("whatever".into());
         assert!(!p.verify(&any, None).await.unwrap());
     }
 
     #[tokio::test]
     async fn an_attempt_longer_than_72_bytes_does_not_match_its_prefix() {
-        let p = Passwords::new(4).await.unwrap();
+        let p = Passwords::new(4, HashLimits::default()).await.unwrap();
         let stored = "a".repeat(72);
         let hash = p.hash(&Password::attempt(stored.clone())).await.unwrap();
         let longer = Password::attempt(format!("{stored}extra"));

@@ -44,6 +44,8 @@ pub enum AuthError {
     TooManyAttempts { retry_after: Duration },
     #[error("the password is not acceptable: {}", .0.message)]
     WeakPassword(Invalid),
+    #[error("too many password checks at once")]
+    Busy,
     #[error(transparent)]
     Unavailable(DbError),
     #[error("internal error: {0}")]
@@ -61,7 +63,10 @@ impl From<DbError> for AuthError {
 
 impl From<PasswordError> for AuthError {
     fn from(e: PasswordError) -> Self {
-        AuthError::Internal(e.to_string())
+        match e {
+            PasswordError::Busy => AuthError::Busy,
+            other => AuthError::Internal(other.to_string()),
+        }
     }
 }
 

@@ -6,6 +6,7 @@ use std::fmt;
 use std::net::IpAddr;
 use std::time::Duration;
 
+use crate::auth::password::HashLimits;
 use crate::auth::policy::{CodeLimits, Limit, LoginLimits, PasswordPolicy};
 
 mod email;
@@ -49,6 +50,8 @@ pub struct Config {
     pub jwt_secret: Option<Secret>,
     pub jwt_expire: Duration,
     pub bcrypt_cost: u32,
+    /// bcrypt work allowed to run and to wait at once; beyond, credential requests get 503.
+    pub hash_limits: HashLimits,
     pub cookie_secure: bool,
     pub cors_origins: Vec<String>,
     pub otp_verify_ttl: Duration,
@@ -104,6 +107,7 @@ impl Default for Config {
             jwt_secret: None,
             jwt_expire: Duration::from_secs(60 * 60),
             bcrypt_cost: 12,
+            hash_limits: HashLimits::default(),
             cookie_secure: false,
             cors_origins: vec![
                 "http://localhost:3000".into(),
@@ -191,6 +195,20 @@ impl Config {
                 60 * bounded(&get, "JWT_EXPIRE_MINUTES", 60, 1..=43_200)?,
             ),
             bcrypt_cost: bounded(&get, "BCRYPT_COST", 12, 4..=31)? as u32,
+            hash_limits: HashLimits {
+                concurrent: bounded(
+                    &get,
+                    "BCRYPT_MAX_CONCURRENT",
+                    d.hash_limits.concurrent as u64,
+                    1..=1024,
+                )? as usize,
+                queued: bounded(
+                    &get,
+                    "BCRYPT_MAX_QUEUE",
+                    d.hash_limits.queued as u64,
+                    0..=100_000,
+                )? as usize,
+            },
             cookie_secure: parse(&get, "COOKIE_SECURE", d.cookie_secure, "true or false")?,
             cors_origins: match get("CORS_ORIGINS") {
                 None => d.cors_origins,

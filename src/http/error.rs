@@ -63,6 +63,8 @@ pub enum ApiError {
         retry_after_secs: u64,
         detail: &'static str,
     },
+    #[error("too busy")]
+    Busy,
     #[error("service unavailable")]
     Unavailable,
     #[error("internal error")]
@@ -89,6 +91,7 @@ impl From<AuthError> for ApiError {
                 detail: "Too many attempts. Please wait before trying again.",
             },
             AuthError::WeakPassword(invalid) => ApiError::weak_password("password", invalid),
+            AuthError::Busy => ApiError::Busy,
             AuthError::Unavailable(e) => {
                 tracing::warn!(error = %e, "database unavailable");
                 ApiError::Unavailable
@@ -137,6 +140,16 @@ impl IntoResponse for ApiError {
                 response
                     .headers_mut()
                     .insert(header::RETRY_AFTER, retry_after_secs.into());
+                response
+            }
+            ApiError::Busy => {
+                let mut response = detail_response(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "The server is busy checking other passwords. Please retry in a moment.",
+                );
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
                 response
             }
             ApiError::Unavailable => {

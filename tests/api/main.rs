@@ -18,6 +18,7 @@ mod ratelimit;
 mod register;
 mod reset;
 mod sessions;
+mod shedding;
 mod smtp_server;
 mod verify;
 mod webdriver;
