@@ -135,38 +135,31 @@ impl IntoResponse for ApiError {
             ApiError::TooManyRequests {
                 retry_after_secs,
                 detail,
-            } => {
-                let mut response = detail_response(StatusCode::TOO_MANY_REQUESTS, detail);
-                response
-                    .headers_mut()
-                    .insert(header::RETRY_AFTER, retry_after_secs.into());
-                response
-            }
-            ApiError::Busy => {
-                let mut response = detail_response(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "The server is busy checking other passwords. Please retry in a moment.",
-                );
-                response
-                    .headers_mut()
-                    .insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
-                response
-            }
-            ApiError::Unavailable => {
-                let mut response = detail_response(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "Service temporarily unavailable. Please try again shortly.",
-                );
-                response
-                    .headers_mut()
-                    .insert(header::RETRY_AFTER, header::HeaderValue::from_static("5"));
-                response
-            }
+            } => retry_later(StatusCode::TOO_MANY_REQUESTS, detail, retry_after_secs),
+            ApiError::Busy => retry_later(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "The server is busy checking other passwords. Please retry in a moment.",
+                1,
+            ),
+            ApiError::Unavailable => retry_later(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Service temporarily unavailable. Please try again shortly.",
+                5,
+            ),
             ApiError::Internal => {
                 detail_response(StatusCode::INTERNAL_SERVER_ERROR, "Internal server error")
             }
         }
     }
+}
+
+/// `{"detail": detail}` with `status` and `Retry-After: secs`.
+fn retry_later(status: StatusCode, detail: &str, secs: u64) -> Response {
+    let mut response = detail_response(status, detail);
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, secs.into());
+    response
 }
 
 /// `{"detail": detail}` with `status`.
