@@ -12,13 +12,14 @@ use crate::auth::counters::{CounterStore, MemoryCounters};
 use crate::auth::otp::{CodeStore, MemoryCodeStore};
 use crate::auth::password::{PasswordError, Passwords};
 use crate::auth::token::Tokens;
-use crate::auth::{Auth, AuthSettings};
+use crate::auth::{Auth, AuthSettings, StoreError};
 use crate::clock::{Clock, SystemClock};
 use crate::config::{AppEnv, Config, EmailTransport, Secret};
 use crate::db::{Db, DbError};
 use crate::http::cookie::SessionCookie;
 use crate::http::{self, AppState, HttpSettings, RateLimit, RateLimiters};
 use crate::mail::{ConsoleMailer, MailError, Mailer, RetryPolicy, SmtpMailer};
+use crate::shared_store::RedisStore;
 
 /// Longest a client may take to send its request line and headers (shorter if the whole
 /// request timeout is).
@@ -68,10 +69,21 @@ impl Parts {
                 RetryPolicy::default(),
             )?),
         };
-        Ok(Self {
+        let mut parts = Self {
             mailer,
             ..Self::default()
-        })
+        };
+        if let Some(url) = &config.redis_url {
+            let secret = config.jwt_secret.as_ref().ok_or(StartError::RedisSecret)?;
+            let store = Arc::new(RedisStore::new(
+                url,
+                &config.redis_key_prefix,
+                secret.expose().as_bytes(),
+            )?);
+            parts.codes = store.clone();
+            parts.counters = store;
+        }
+        Ok(parts)
     }
 }
 
@@ -81,6 +93,10 @@ pub enum StartError {
     Database(#[from] DbError),
     #[error("could not prepare password hashing: {0}")]
     Passwords(#[from] PasswordError),
+    #[error("could not set up Redis: {0}")]
+    Redis(#[from] StoreError),
+    #[error("JWT_SECRET must be set when REDIS_URL is")]
+    RedisSecret,
     #[error("could not set up email: {0}")]
     Mail(#[from] MailError),
     #[error("invalid configuration: a rate limit has a zero burst or period")]

@@ -12,6 +12,7 @@ pub mod db;
 pub mod http;
 pub mod mail;
 mod serve;
+pub mod shared_store;
 
 pub use app::{Application, Parts, StartError};
 pub use config::Config;

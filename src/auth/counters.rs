@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use dashmap::DashMap;
 
-use super::delta;
+use super::{StoreError, delta};
 
 /// A counter's value and the moment it resets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -23,18 +23,23 @@ pub struct Tally {
 pub trait CounterStore: Send + Sync + 'static {
     /// Adds one to `key` and returns the new tally. A key with no live window starts one of
     /// length `window` at `now`.
-    async fn hit(&self, key: &str, window: Duration, now: DateTime<Utc>) -> Tally;
+    async fn hit(
+        &self,
+        key: &str,
+        window: Duration,
+        now: DateTime<Utc>,
+    ) -> Result<Tally, StoreError>;
 
     /// Takes one back (floor zero), leaving the window as it is.
-    async fn unhit(&self, key: &str, now: DateTime<Utc>);
+    async fn unhit(&self, key: &str, now: DateTime<Utc>) -> Result<(), StoreError>;
 
     /// Makes the live window of `key` end exactly at `at`: how a lockout gets its length.
-    async fn reset_at(&self, key: &str, at: DateTime<Utc>);
+    async fn reset_at(&self, key: &str, at: DateTime<Utc>) -> Result<(), StoreError>;
 
-    async fn clear(&self, key: &str);
+    async fn clear(&self, key: &str) -> Result<(), StoreError>;
 
-    /// Drops counters whose window has ended, so memory stays bounded.
-    async fn sweep(&self, now: DateTime<Utc>);
+    /// Drops counters whose window has ended (stores with native expiry do nothing).
+    async fn sweep(&self, now: DateTime<Utc>) -> Result<(), StoreError>;
 }
 
 /// The in-process counter store.
@@ -55,7 +60,12 @@ impl MemoryCounters {
 
 #[async_trait]
 impl CounterStore for MemoryCounters {
-    async fn hit(&self, key: &str, window: Duration, now: DateTime<Utc>) -> Tally {
+    async fn hit(
+        &self,
+        key: &str,
+        window: Duration,
+        now: DateTime<Utc>,
+    ) -> Result<Tally, StoreError> {
         let mut tally = self.tallies.entry(key.to_owned()).or_insert(Tally {
             count: 0,
             resets_at: now + delta(window),
@@ -67,29 +77,33 @@ impl CounterStore for MemoryCounters {
             };
         }
         tally.count = tally.count.saturating_add(1);
-        *tally
+        Ok(*tally)
     }
 
-    async fn unhit(&self, key: &str, now: DateTime<Utc>) {
+    async fn unhit(&self, key: &str, now: DateTime<Utc>) -> Result<(), StoreError> {
         if let Some(mut tally) = self.tallies.get_mut(key)
             && tally.resets_at > now
         {
             tally.count = tally.count.saturating_sub(1);
         }
+        Ok(())
     }
 
-    async fn reset_at(&self, key: &str, at: DateTime<Utc>) {
+    async fn reset_at(&self, key: &str, at: DateTime<Utc>) -> Result<(), StoreError> {
         if let Some(mut tally) = self.tallies.get_mut(key) {
             tally.resets_at = at;
         }
+        Ok(())
     }
 
-    async fn clear(&self, key: &str) {
+    async fn clear(&self, key: &str) -> Result<(), StoreError> {
         self.tallies.remove(key);
+        Ok(())
     }
 
-    async fn sweep(&self, now: DateTime<Utc>) {
+    async fn sweep(&self, now: DateTime<Utc>) -> Result<(), StoreError> {
         self.tallies.retain(|_, tally| tally.resets_at > now);
+        Ok(())
     }
 }
 
@@ -102,10 +116,10 @@ mod tests {
         let c = MemoryCounters::default();
         let now = Utc::now();
         let w = Duration::from_secs(60);
-        assert_eq!(c.hit("k", w, now).await.count, 1);
-        assert_eq!(c.hit("k", w, now).await.count, 2);
+        assert_eq!(c.hit("k", w, now).await.unwrap().count, 1);
+        assert_eq!(c.hit("k", w, now).await.unwrap().count, 2);
         let later = now + chrono::TimeDelta::seconds(60);
-        let t = c.hit("k", w, later).await;
+        let t = c.hit("k", w, later).await.unwrap();
         assert_eq!(t.count, 1);
         assert_eq!(t.resets_at, later + chrono::TimeDelta::seconds(60));
     }
@@ -114,19 +128,25 @@ mod tests {
     async fn reset_at_shortens_or_lengthens_a_window() {
         let c = MemoryCounters::default();
         let now = Utc::now();
-        c.hit("k", Duration::from_secs(900), now).await;
+        c.hit("k", Duration::from_secs(900), now).await.unwrap();
         let soon = now + chrono::TimeDelta::seconds(5);
-        c.reset_at("k", soon).await;
-        assert_eq!(c.hit("k", Duration::from_secs(900), soon).await.count, 1);
+        c.reset_at("k", soon).await.unwrap();
+        assert_eq!(
+            c.hit("k", Duration::from_secs(900), soon)
+                .await
+                .unwrap()
+                .count,
+            1
+        );
     }
 
     #[tokio::test]
     async fn the_sweep_keeps_only_live_windows() {
         let c = MemoryCounters::default();
         let now = Utc::now();
-        c.hit("old", Duration::from_secs(1), now).await;
-        c.hit("new", Duration::from_secs(100), now).await;
-        c.sweep(now + chrono::TimeDelta::seconds(1)).await;
+        c.hit("old", Duration::from_secs(1), now).await.unwrap();
+        c.hit("new", Duration::from_secs(100), now).await.unwrap();
+        c.sweep(now + chrono::TimeDelta::seconds(1)).await.unwrap();
         assert_eq!(c.len(), 1);
     }
 }

@@ -22,7 +22,7 @@ impl Auth {
     ) -> Result<Vec<Tally>, AuthError> {
         let mut tallies = Vec::with_capacity(guards.len());
         for (key, limit) in guards {
-            tallies.push(self.counters.hit(key, limit.window, now).await);
+            tallies.push(self.counters.hit(key, limit.window, now).await?);
         }
         let retry_at = guards
             .iter()
@@ -35,7 +35,7 @@ impl Auth {
         };
         for ((key, limit), tally) in guards.iter().zip(&tallies) {
             if tally.count <= limit.max {
-                self.counters.unhit(key, now).await;
+                self.counters.unhit(key, now).await?;
             }
         }
         Err(too_many(retry_at, now))
@@ -52,21 +52,21 @@ impl Auth {
         let now = self.clock.now();
         let budget = self.settings.code_limits.wrong_codes_per_email;
         let key = format!("code:{purpose:?}:{email}");
-        let tally = self.counters.hit(&key, budget.window, now).await;
+        let tally = self.counters.hit(&key, budget.window, now).await?;
         if tally.count > budget.max {
             return Err(too_many(tally.resets_at, now));
         }
         let max = self.settings.max_code_attempts;
-        match self.codes.check(purpose, email, code, max, now).await {
+        match self.codes.check(purpose, email, code, max, now).await? {
             CodeCheck::Accepted(registration) => {
-                self.counters.clear(&key).await;
+                self.counters.clear(&key).await?;
                 Ok(registration)
             }
             CodeCheck::Rejected { .. } | CodeCheck::Burned | CodeCheck::Missing => {
                 if tally.count >= budget.max {
                     self.counters
                         .reset_at(&key, now + delta(budget.lockout))
-                        .await;
+                        .await?;
                 }
                 Err(AuthError::InvalidCode)
             }
@@ -75,24 +75,24 @@ impl Auth {
 
     /// The anti-bombing throttle: one email of a kind per address per cooldown, and a cap per
     /// address per hour over all kinds.
-    pub(super) async fn may_mail(&self, kind: &str, email: &UserEmail) -> bool {
+    pub(super) async fn may_mail(&self, kind: &str, email: &UserEmail) -> Result<bool, AuthError> {
         let now = self.clock.now();
         let limits = self.settings.code_limits;
         let cooldown_key = format!("mail:cooldown:{kind}:{email}");
         let cooldown = self.counters.hit(&cooldown_key, limits.mail_cooldown, now);
-        if cooldown.await.count > 1 {
+        if cooldown.await?.count > 1 {
             tracing::info!(kind, "email not sent: cooldown for the address");
-            return false;
+            return Ok(false);
         }
         let hourly_key = format!("mail:hour:{email}");
         let hourly = self
             .counters
             .hit(&hourly_key, Duration::from_secs(3600), now);
-        if hourly.await.count > limits.mails_per_hour {
+        if hourly.await?.count > limits.mails_per_hour {
             tracing::info!(kind, "email not sent: hourly cap for the address");
-            return false;
+            return Ok(false);
         }
-        true
+        Ok(true)
     }
 }
 

@@ -26,3 +26,9 @@ pub(crate) fn random_hex<const N: usize>() -> String {
 pub(crate) fn delta(d: std::time::Duration) -> chrono::TimeDelta {
     chrono::TimeDelta::from_std(d).unwrap_or(chrono::TimeDelta::MAX)
 }
+
+/// A shared store (codes, counters) could not be reached: the request is refused with a 503
+/// rather than let through unchecked.
+#[derive(Debug, thiserror::Error)]
+#[error("store unavailable: {0}")]
+pub struct StoreError(pub String);

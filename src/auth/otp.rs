@@ -8,6 +8,7 @@ use dashmap::DashMap;
 use rand::RngExt;
 use subtle::ConstantTimeEq;
 
+use super::StoreError;
 use super::types::UserEmail;
 
 /// What a code is for; a verification code cannot reset a password.
@@ -97,7 +98,12 @@ pub enum CodeCheck {
 #[async_trait]
 pub trait CodeStore: Send + Sync + 'static {
     /// Stores a code, replacing any earlier code for the same purpose and address.
-    async fn put(&self, purpose: Purpose, email: &UserEmail, code: NewCode);
+    async fn put(
+        &self,
+        purpose: Purpose,
+        email: &UserEmail,
+        code: NewCode,
+    ) -> Result<(), StoreError>;
 
     /// Checks `code`, counting a wrong try; `max_attempts` wrong tries burn the stored code.
     async fn check(
@@ -107,7 +113,7 @@ pub trait CodeStore: Send + Sync + 'static {
         code: &Code,
         max_attempts: u32,
         now: DateTime<Utc>,
-    ) -> CodeCheck;
+    ) -> Result<CodeCheck, StoreError>;
 
     /// The registration the latest code for this address was sent for, while remembered
     /// (it outlives the code, so a resend after expiry keeps the same registration).
@@ -116,10 +122,15 @@ pub trait CodeStore: Send + Sync + 'static {
         purpose: Purpose,
         email: &UserEmail,
         now: DateTime<Utc>,
-    ) -> Option<Registration>;
+    ) -> Result<Option<Registration>, StoreError>;
 
-    /// Drops what has expired so memory stays bounded.
-    async fn sweep(&self, now: DateTime<Utc>);
+    /// Drops what has expired so memory stays bounded (stores with native expiry do nothing).
+    async fn sweep(&self, now: DateTime<Utc>) -> Result<(), StoreError>;
+
+    /// For a store behind the network, whether it answers now; `None` for an in-process one.
+    async fn reachable(&self) -> Option<bool> {
+        None
+    }
 }
 
 struct Stored {
@@ -155,7 +166,12 @@ impl MemoryCodeStore {
 
 #[async_trait]
 impl CodeStore for MemoryCodeStore {
-    async fn put(&self, purpose: Purpose, email: &UserEmail, new: NewCode) {
+    async fn put(
+        &self,
+        purpose: Purpose,
+        email: &UserEmail,
+        new: NewCode,
+    ) -> Result<(), StoreError> {
         let stored = Stored {
             code: Some(new.code),
             expires_at: new.expires_at,
@@ -164,6 +180,7 @@ impl CodeStore for MemoryCodeStore {
             registration_expires_at: new.registration_expires_at,
         };
         self.codes.insert((purpose, email.clone()), stored);
+        Ok(())
     }
 
     async fn check(
@@ -173,28 +190,28 @@ impl CodeStore for MemoryCodeStore {
         code: &Code,
         max_attempts: u32,
         now: DateTime<Utc>,
-    ) -> CodeCheck {
+    ) -> Result<CodeCheck, StoreError> {
         use dashmap::Entry;
         // The entry holds the shard's write lock, so check-and-burn is atomic.
         let Entry::Occupied(mut entry) = self.codes.entry((purpose, email.clone())) else {
-            return CodeCheck::Missing;
+            return Ok(CodeCheck::Missing);
         };
         let stored = entry.get_mut();
         let Some(live) = stored.code.as_ref().filter(|_| stored.expires_at > now) else {
-            return CodeCheck::Missing;
+            return Ok(CodeCheck::Missing);
         };
         if live.matches(code) {
             let used = entry.remove();
-            return CodeCheck::Accepted(used.registration);
+            return Ok(CodeCheck::Accepted(used.registration));
         }
         stored.failed += 1;
         if stored.failed >= max_attempts {
             stored.code = None;
-            CodeCheck::Burned
+            Ok(CodeCheck::Burned)
         } else {
-            CodeCheck::Rejected {
+            Ok(CodeCheck::Rejected {
                 remaining: max_attempts - stored.failed,
-            }
+            })
         }
     }
 
@@ -203,17 +220,20 @@ impl CodeStore for MemoryCodeStore {
         purpose: Purpose,
         email: &UserEmail,
         now: DateTime<Utc>,
-    ) -> Option<Registration> {
-        let stored = self.codes.get(&(purpose, email.clone()))?;
-        if stored.registration_expires_at > now {
+    ) -> Result<Option<Registration>, StoreError> {
+        let Some(stored) = self.codes.get(&(purpose, email.clone())) else {
+            return Ok(None);
+        };
+        Ok(if stored.registration_expires_at > now {
             stored.registration.clone()
         } else {
             None
-        }
+        })
     }
 
-    async fn sweep(&self, now: DateTime<Utc>) {
+    async fn sweep(&self, now: DateTime<Utc>) -> Result<(), StoreError> {
         self.codes.retain(|_, stored| !stored.gone(now));
+        Ok(())
     }
 }
 
@@ -250,14 +270,17 @@ mod tests {
         let code = Code::generate();
         store
             .put(Purpose::VerifyEmail, &email(), new_code(&code, now, 5))
-            .await;
+            .await
+            .unwrap();
         let first = store
             .check(Purpose::VerifyEmail, &email(), &code, 5, now)
-            .await;
+            .await
+            .unwrap();
         assert_eq!(first, CodeCheck::Accepted(None));
         let again = store
             .check(Purpose::VerifyEmail, &email(), &code, 5, now)
-            .await;
+            .await
+            .unwrap();
         assert_eq!(again, CodeCheck::Missing);
     }
 
@@ -268,10 +291,12 @@ mod tests {
         let code = Code::generate();
         store
             .put(Purpose::VerifyEmail, &email(), new_code(&code, now, 5))
-            .await;
+            .await
+            .unwrap();
         let reset = store
             .check(Purpose::ResetPassword, &email(), &code, 5, now)
-            .await;
+            .await
+            .unwrap();
         assert_eq!(reset, CodeCheck::Missing);
     }
 
@@ -289,19 +314,24 @@ mod tests {
             registration_expires_at: now + TimeDelta::hours(24),
             ..new_code(&code, now, 5)
         };
-        store.put(Purpose::VerifyEmail, &email(), new).await;
+        store
+            .put(Purpose::VerifyEmail, &email(), new)
+            .await
+            .unwrap();
         let later = now + TimeDelta::minutes(10);
         let check = store
             .check(Purpose::VerifyEmail, &email(), &code, 5, later)
-            .await;
+            .await
+            .unwrap();
         assert_eq!(check, CodeCheck::Missing);
         let kept = store
             .registration(Purpose::VerifyEmail, &email(), later)
-            .await;
+            .await
+            .unwrap();
         assert_eq!(kept, Some(registration));
-        store.sweep(later).await;
+        store.sweep(later).await.unwrap();
         assert_eq!(store.len(), 1);
-        store.sweep(now + TimeDelta::hours(24)).await;
+        store.sweep(now + TimeDelta::hours(24)).await.unwrap();
         assert!(store.is_empty());
     }
 }

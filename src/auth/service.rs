@@ -5,12 +5,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::counters::CounterStore;
-use super::delta;
 use super::otp::{Code, CodeStore, NewCode, Purpose, Registration};
 use super::password::{PasswordError, Passwords};
 use super::policy::{CodeLimits, LoginLimits, PasswordPolicy};
 use super::token::{TokenError, Tokens};
 use super::types::{Invalid, Password, User, UserEmail, UserName};
+use super::{StoreError, delta};
 use crate::clock::Clock;
 use crate::db::{self, Db, DbError};
 use crate::mail::{Email, Mailer, Message};
@@ -48,6 +48,8 @@ pub enum AuthError {
     Busy,
     #[error(transparent)]
     Unavailable(DbError),
+    #[error(transparent)]
+    StoreUnavailable(StoreError),
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -58,6 +60,12 @@ impl From<DbError> for AuthError {
             DbError::Unavailable(_) => AuthError::Unavailable(e),
             other => AuthError::Internal(other.to_string()),
         }
+    }
+}
+
+impl From<StoreError> for AuthError {
+    fn from(e: StoreError) -> Self {
+        AuthError::StoreUnavailable(e)
     }
 }
 
@@ -116,7 +124,7 @@ impl Auth {
             Err(DbError::Duplicate) => {
                 let existing = db::users::find_by_email(&self.db, email).await?;
                 if existing.is_some_and(|u| u.is_verified) {
-                    if self.may_mail("registration_attempt", email).await {
+                    if self.may_mail("registration_attempt", email).await? {
                         self.send(email, Message::RegistrationAttempt).await;
                     }
                     return Ok(());
@@ -126,8 +134,7 @@ impl Auth {
         }
         // The code carries this registration: only verifying with it applies this password.
         self.send_code(Purpose::VerifyEmail, email, Some(registration))
-            .await;
-        Ok(())
+            .await
     }
 
     /// Checks a verification code and marks the address verified, with the name and password
@@ -152,14 +159,13 @@ impl Auth {
         let remembered = self
             .codes
             .registration(Purpose::VerifyEmail, email, now)
-            .await;
+            .await?;
         let registration = remembered.unwrap_or(Registration {
             name: user.name,
             password_hash: user.password_hash,
         });
         self.send_code(Purpose::VerifyEmail, email, Some(registration))
-            .await;
-        Ok(())
+            .await
     }
 
     /// Checks the password and opens a session. Failures are counted per account and IP, per
@@ -191,15 +197,15 @@ impl Auth {
                 if tally.count >= limit.max {
                     self.counters
                         .reset_at(key, now + delta(limit.lockout))
-                        .await;
+                        .await?;
                 }
             }
             return Err(AuthError::InvalidCredentials);
         };
         // The right password: this attempt was no failure.
-        self.counters.clear(&guards[0].0).await;
+        self.counters.clear(&guards[0].0).await?;
         for (key, _) in &guards[1..] {
-            self.counters.unhit(key, now).await;
+            self.counters.unhit(key, now).await?;
         }
         if !user.is_verified {
             return Err(AuthError::EmailNotVerified);
@@ -239,7 +245,7 @@ impl Auth {
     /// Sends a reset code if the address has an account.
     pub async fn forgot_password(&self, email: &UserEmail) -> Result<(), AuthError> {
         if db::users::find_by_email(&self.db, email).await?.is_some() {
-            self.send_code(Purpose::ResetPassword, email, None).await;
+            self.send_code(Purpose::ResetPassword, email, None).await?;
         }
         Ok(())
     }
@@ -273,8 +279,8 @@ impl Auth {
     /// Drops expired codes, counters and sessions; run periodically.
     pub async fn sweep(&self) -> Result<(), AuthError> {
         let now = self.clock.now();
-        self.codes.sweep(now).await;
-        self.counters.sweep(now).await;
+        self.codes.sweep(now).await?;
+        self.counters.sweep(now).await?;
         let purged = db::sessions::purge_expired(&self.db, now).await?;
         if purged > 0 {
             tracing::debug!(purged, "expired sessions purged");
@@ -289,13 +295,13 @@ impl Auth {
         purpose: Purpose,
         email: &UserEmail,
         registration: Option<Registration>,
-    ) {
+    ) -> Result<(), AuthError> {
         let (kind, ttl) = match purpose {
             Purpose::VerifyEmail => ("verification_code", self.settings.verify_code_ttl),
             Purpose::ResetPassword => ("password_reset_code", self.settings.reset_code_ttl),
         };
-        if !self.may_mail(kind, email).await {
-            return;
+        if !self.may_mail(kind, email).await? {
+            return Ok(());
         }
         let code = Code::generate();
         let now = self.clock.now();
@@ -305,13 +311,14 @@ impl Auth {
             registration,
             registration_expires_at: now + delta(ttl.max(REGISTRATION_MEMORY)),
         };
-        self.codes.put(purpose, email, new).await;
+        self.codes.put(purpose, email, new).await?;
         let ttl_minutes = ttl.as_secs().div_ceil(60);
         let message = match purpose {
             Purpose::VerifyEmail => Message::VerificationCode { code, ttl_minutes },
             Purpose::ResetPassword => Message::PasswordResetCode { code, ttl_minutes },
         };
         self.send(email, message).await;
+        Ok(())
     }
 
     /// Hands a message to the mailer. A failure is logged, never shown: the response must not

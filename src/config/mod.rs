@@ -74,6 +74,10 @@ pub struct Config {
     pub email: EmailTransport,
     /// The product name in email subjects and bodies.
     pub app_name: String,
+    /// Codes and counters in this Redis, shared by every instance; in process when `None`.
+    pub redis_url: Option<String>,
+    /// Start of every Redis key, so several deployments (or tests) can share one Redis.
+    pub redis_key_prefix: String,
 }
 
 /// A configuration value that cannot be used; the message names the variable.
@@ -129,6 +133,8 @@ impl Default for Config {
             password_policy: PasswordPolicy::default(),
             email: EmailTransport::Console,
             app_name: "authd".into(),
+            redis_url: None,
+            redis_key_prefix: "authd:".into(),
         }
     }
 }
@@ -248,7 +254,23 @@ impl Config {
             },
             email: email::email_transport(&get)?,
             app_name: get("APP_NAME").unwrap_or(d.app_name),
+            redis_url: get("REDIS_URL"),
+            redis_key_prefix: get("REDIS_KEY_PREFIX").unwrap_or(d.redis_key_prefix),
         };
+        if let Some(url) = &config.redis_url {
+            if !(url.starts_with("redis://") || url.starts_with("rediss://")) {
+                return Err(ConfigError::new(
+                    "REDIS_URL",
+                    "must start with redis:// or rediss://",
+                ));
+            }
+            if config.jwt_secret.is_none() {
+                return Err(ConfigError::new(
+                    "JWT_SECRET",
+                    "must be set when REDIS_URL is: every instance must share it",
+                ));
+            }
+        }
         if !(config.database_url.starts_with("sqlite:")
             || config.database_url.starts_with("mysql:"))
         {
@@ -460,6 +482,26 @@ mod tests {
         assert_eq!(
             from(&[("EMAIL_TRANSPORT", "pigeon")]).unwrap_err().var,
             "EMAIL_TRANSPORT"
+        );
+    }
+
+    #[test]
+    fn redis_needs_a_shared_jwt_secret_and_a_redis_url() {
+        assert_eq!(
+            from(&[("REDIS_URL", "redis://127.0.0.1:6379")])
+                .unwrap_err()
+                .var,
+            "JWT_SECRET"
+        );
+        let bad = [("REDIS_URL", "http://x"), ("JWT_SECRET", "s")];
+        assert_eq!(from(&bad).unwrap_err().var, "REDIS_URL");
+        let good = [
+            ("REDIS_URL", "redis://127.0.0.1:6379/0"),
+            ("JWT_SECRET", "s"),
+        ];
+        assert_eq!(
+            from(&good).unwrap().redis_url.as_deref(),
+            Some("redis://127.0.0.1:6379/0")
         );
     }
 

@@ -92,6 +92,10 @@ impl From<AuthError> for ApiError {
             },
             AuthError::WeakPassword(invalid) => ApiError::weak_password("password", invalid),
             AuthError::Busy => ApiError::Busy,
+            AuthError::StoreUnavailable(e) => {
+                tracing::warn!(error = %e, "code and counter store unavailable");
+                ApiError::Unavailable
+            }
             AuthError::Unavailable(e) => {
                 tracing::warn!(error = %e, "database unavailable");
                 ApiError::Unavailable

@@ -21,14 +21,18 @@ pub struct HealthBody {
     pub database: &'static str,
     /// `ok`, or `degraded` while the latest delivery attempt has failed.
     pub email: &'static str,
+    /// Only with REDIS_URL: `ok` or `unavailable` (then code and login requests get 503).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub redis: Option<&'static str>,
 }
 
 const DB_PING_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Health: whether this instance can serve, for load balancers and uptime checks.
 ///
-/// 503 when the database is unreachable. Email trouble (the latest delivery failed) shows as
-/// `"email": "degraded"` with a 200: the instance still serves logins and sessions.
+/// 503 when the database is unreachable. Email trouble (the latest delivery failed) or, with
+/// REDIS_URL, an unreachable Redis shows as `"status": "degraded"` with a 200: the instance
+/// still serves sessions, and every instance shares the same Redis anyway.
 #[utoipa::path(
     get,
     path = "/health",
@@ -41,17 +45,22 @@ const DB_PING_TIMEOUT: Duration = Duration::from_secs(2);
 )]
 pub async fn health(State(state): State<AppState>) -> (StatusCode, Json<HealthBody>) {
     let email = state.auth.mailer.status();
-    let database_ok = state.auth.db.ping(DB_PING_TIMEOUT).await;
-    let (code, status) = match (database_ok, email) {
+    let (database_ok, redis) = tokio::join!(
+        state.auth.db.ping(DB_PING_TIMEOUT),
+        state.auth.codes.reachable()
+    );
+    let degraded = email == DeliveryStatus::Degraded || redis == Some(false);
+    let (code, status) = match (database_ok, degraded) {
         (false, _) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
-        (true, DeliveryStatus::Degraded) => (StatusCode::OK, "degraded"),
-        (true, DeliveryStatus::Ok) => (StatusCode::OK, "ok"),
+        (true, true) => (StatusCode::OK, "degraded"),
+        (true, false) => (StatusCode::OK, "ok"),
     };
     let database = if database_ok { "ok" } else { "unavailable" };
     let body = HealthBody {
         status,
         database,
         email: email.as_str(),
+        redis: redis.map(|ok| if ok { "ok" } else { "unavailable" }),
     };
     (code, Json(body))
 }

@@ -9,6 +9,7 @@ use authd::clock::Clock;
 use authd::config::{Config, Secret, SmtpSettings, SmtpTls};
 use authd::db::Db;
 use authd::mail::{Mailer, MemoryMailer, Message, RetryPolicy, SmtpMailer};
+use authd::shared_store::RedisStore;
 use authd::{Application, Parts};
 use chrono::{DateTime, SubsecRound, TimeDelta, Utc};
 use reqwest::{Response, StatusCode};
@@ -55,23 +56,58 @@ impl Backend {
         tweak: impl FnOnce(&mut Config),
         mailer: Option<Arc<dyn Mailer>>,
     ) -> TestApp {
+        let with = Shared {
+            mailer,
+            ..Shared::default()
+        };
+        self.spawn_sharing(tweak, with).await
+    }
+
+    /// Two instances on one database and one Redis (keys under a prefix of their own), with
+    /// one clock: what a load balancer would have in front of it.
+    pub async fn spawn_pair(
+        &self,
+        redis_url: &str,
+        tweak: impl Fn(&mut Config),
+    ) -> (TestApp, TestApp) {
+        let prefix = format!("authd_test_{}:", random_suffix());
+        let store = Arc::new(redis_store(redis_url, &prefix));
+        let first = Shared {
+            store: Some(store.clone()),
+            redis: Some((redis_url.to_owned(), prefix)),
+            ..Shared::default()
+        };
+        let a = self.spawn_sharing(&tweak, first).await;
+        let second = Shared {
+            store: Some(store),
+            clock: Some(a.clock.clone()),
+            database_url: Some(a.database_url.clone()),
+            ..Shared::default()
+        };
+        let b = self.spawn_sharing(&tweak, second).await;
+        (a, b)
+    }
+
+    /// Spawns the app with whatever `with` says is shared with another instance.
+    pub async fn spawn_sharing(&self, tweak: impl FnOnce(&mut Config), with: Shared) -> TestApp {
         let name = format!("authd_test_{}", random_suffix());
-        let (database_url, scratch) = match self {
-            Backend::Sqlite => {
+        let (database_url, scratch) = match (&with.database_url, self) {
+            (Some(url), _) => (url.clone(), Scratch::Borrowed),
+            (None, Backend::Sqlite) => {
                 let dir = tempfile::tempdir().expect("temporary directory");
                 let url = format!("sqlite://{}", dir.path().join("auth.db").display());
                 (url, Scratch::Sqlite(dir))
             }
-            Backend::MySql(server) => {
+            (None, Backend::MySql(server)) => {
                 let url = mysql_url_for(server, &name);
                 (url.clone(), Scratch::MySql(url))
             }
         };
         let mut config = Config {
             port: 0,
-            database_url,
+            database_url: database_url.clone(),
             database_max_connections: 5,
-            jwt_secret: Some(Secret::new("test-secret-that-is-long-enough-0123456789")),
+            jwt_secret: Some(Secret::new(TEST_SECRET)),
             bcrypt_cost: 4,
             // Most tests are not about rate limits; the ones that are lower these again.
             rate_limit_auth_burst: 10_000,
@@ -80,12 +116,16 @@ impl Backend {
         };
         tweak(&mut config);
         let memory = Arc::new(MemoryMailer::default());
-        let clock = Arc::new(ManualClock::new());
-        let parts = Parts {
-            mailer: mailer.unwrap_or_else(|| memory.clone()),
+        let clock = with.clock.unwrap_or_else(|| Arc::new(ManualClock::new()));
+        let mut parts = Parts {
+            mailer: with.mailer.unwrap_or_else(|| memory.clone()),
             clock: clock.clone(),
             ..Parts::default()
         };
+        if let Some(store) = with.store {
+            parts.codes = store.clone();
+            parts.counters = store;
+        }
         let app = Application::build(config, parts).await.expect("app starts");
         let addr = app.local_addr().expect("bound address");
         let db = app.db();
@@ -99,8 +139,58 @@ impl Backend {
             mailer: memory,
             clock,
             db,
+            database_url,
             _stop: stop,
             _scratch: scratch,
+            _redis: with.redis.map(|(url, prefix)| RedisScratch { url, prefix }),
+        }
+    }
+}
+
+/// What a new instance shares with others; by default, nothing.
+#[derive(Default)]
+pub struct Shared {
+    pub mailer: Option<Arc<dyn Mailer>>,
+    pub store: Option<Arc<RedisStore>>,
+    pub clock: Option<Arc<ManualClock>>,
+    pub database_url: Option<String>,
+    /// Redis keys this instance removes when it ends: (url, prefix).
+    pub redis: Option<(String, String)>,
+}
+
+pub const TEST_SECRET: &str = "test-secret-that-is-long-enough-0123456789";
+
+/// The Redis named by TEST_REDIS_URL, if the variable is set.
+pub fn test_redis_url() -> Option<String> {
+    std::env::var("TEST_REDIS_URL")
+        .ok()
+        .filter(|u| !u.trim().is_empty())
+}
+
+pub fn redis_store(url: &str, prefix: &str) -> RedisStore {
+    RedisStore::new(url, prefix, TEST_SECRET.as_bytes()).expect("redis store")
+}
+
+/// Deletes a test's Redis keys when the test ends.
+struct RedisScratch {
+    url: String,
+    prefix: String,
+}
+
+impl Drop for RedisScratch {
+    fn drop(&mut self) {
+        let Ok(client) = redis::Client::open(self.url.as_str()) else {
+            return;
+        };
+        let Ok(mut conn) = client.get_connection() else {
+            return;
+        };
+        let keys: Vec<String> = redis::cmd("KEYS")
+            .arg(format!("{}*", self.prefix))
+            .query(&mut conn)
+            .unwrap_or_default();
+        if !keys.is_empty() {
+            let _: redis::RedisResult<()> = redis::cmd("DEL").arg(keys).query(&mut conn);
         }
     }
 }
@@ -130,6 +220,8 @@ pub fn quick_retries() -> RetryPolicy {
 enum Scratch {
     Sqlite(#[allow(dead_code)] tempfile::TempDir),
     MySql(String),
+    /// Another instance's database: that instance removes it.
+    Borrowed,
 }
 
 impl Drop for Scratch {
@@ -176,8 +268,10 @@ pub struct TestApp {
     pub mailer: Arc<MemoryMailer>,
     pub clock: Arc<ManualClock>,
     pub db: Db,
+    pub database_url: String,
     _stop: tokio::sync::oneshot::Sender<()>,
     _scratch: Scratch,
+    _redis: Option<RedisScratch>,
 }
 
 pub fn client() -> reqwest::Client {

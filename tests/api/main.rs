@@ -1,5 +1,6 @@
 //! Black-box tests: the real server on a loopback port, driven over HTTP.
-//! Every test runs against SQLite, and against MySQL/MariaDB when TEST_MYSQL_URL is set.
+//! Every test runs against SQLite, and against MySQL/MariaDB when TEST_MYSQL_URL is set; the
+//! multi-instance tests need TEST_REDIS_URL.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -12,6 +13,7 @@ mod e2e_browser;
 mod email;
 mod enumeration;
 mod errors;
+mod instances;
 mod login;
 mod passwords;
 mod ratelimit;
