@@ -7,11 +7,13 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 use crate::auth::password::HashLimits;
-use crate::auth::policy::{CodeLimits, Limit, LoginLimits, PasswordPolicy};
+use crate::auth::policy::{CodeLimits, LoginLimits, PasswordPolicy};
 
 mod email;
+mod limits;
 
 pub use email::{EmailTransport, SmtpSettings, SmtpTls};
+use limits::{code_limits, count, login_limits};
 
 /// Where the server runs; production refuses unsafe defaults.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -283,7 +285,7 @@ impl Config {
     }
 }
 
-fn parse<T: std::str::FromStr>(
+pub(super) fn parse<T: std::str::FromStr>(
     get: &impl Fn(&str) -> Option<String>,
     var: &'static str,
     default: T,
@@ -297,7 +299,7 @@ fn parse<T: std::str::FromStr>(
     }
 }
 
-fn bounded(
+pub(super) fn bounded(
     get: &impl Fn(&str) -> Option<String>,
     var: &'static str,
     default: u64,
@@ -313,61 +315,6 @@ fn bounded(
             format!("must be {expects}, got {value}"),
         ))
     }
-}
-
-/// A positive count that fits the rate limiter.
-fn count(
-    get: &impl Fn(&str) -> Option<String>,
-    var: &'static str,
-    default: u64,
-) -> Result<u32, ConfigError> {
-    Ok(bounded(get, var, default, 1..=1_000_000)? as u32)
-}
-
-fn seconds(
-    get: &impl Fn(&str) -> Option<String>,
-    var: &'static str,
-    default: Duration,
-) -> Result<Duration, ConfigError> {
-    Ok(Duration::from_secs(bounded(
-        get,
-        var,
-        default.as_secs(),
-        1..=7 * 86_400,
-    )?))
-}
-
-fn login_limits(get: &impl Fn(&str) -> Option<String>) -> Result<LoginLimits, ConfigError> {
-    let d = LoginLimits::default();
-    let lockout = seconds(get, "LOGIN_LOCKOUT_SECONDS", d.per_account_ip.lockout)?;
-    let limit = |var, default: Limit, lockout| -> Result<Limit, ConfigError> {
-        Ok(Limit {
-            max: count(get, var, u64::from(default.max))?,
-            window: lockout,
-            lockout,
-        })
-    };
-    Ok(LoginLimits {
-        per_account_ip: limit("LOGIN_MAX_FAILURES", d.per_account_ip, lockout)?,
-        per_ip: limit("LOGIN_MAX_FAILURES_PER_IP", d.per_ip, lockout)?,
-        per_account: Limit {
-            lockout: seconds(get, "LOGIN_ACCOUNT_LOCKOUT_SECONDS", d.per_account.lockout)?,
-            ..limit("LOGIN_MAX_FAILURES_PER_ACCOUNT", d.per_account, lockout)?
-        },
-    })
-}
-
-fn code_limits(get: &impl Fn(&str) -> Option<String>) -> Result<CodeLimits, ConfigError> {
-    let d = CodeLimits::default();
-    let max_wrong = d.wrong_codes_per_email.max;
-    Ok(CodeLimits {
-        wrong_codes_per_email: Limit {
-            max: count(get, "OTP_MAX_FAILURES_PER_EMAIL", u64::from(max_wrong))?,
-            ..d.wrong_codes_per_email
-        },
-        mail_cooldown: seconds(get, "EMAIL_COOLDOWN_SECONDS", d.mail_cooldown)?,
-        mails_per_hour: count(get, "EMAIL_MAX_PER_HOUR", u64::from(d.mails_per_hour))?,
-    })
 }
 
 /// Origins are compared byte for byte with the browser's `Origin` header, so they must be exact.

@@ -6,12 +6,12 @@ use axum::http::request::Parts;
 
 use super::AppState;
 use super::error::{ApiError, NOT_AUTHENTICATED};
+use crate::auth::AuthError;
 use crate::auth::types::User;
 
 /// The user behind a valid token whose session is still open. A request without one is 401.
 pub struct CurrentUser {
     pub user: User,
-    pub session_id: String,
 }
 
 impl FromRequestParts<AppState> for CurrentUser {
@@ -21,8 +21,29 @@ impl FromRequestParts<AppState> for CurrentUser {
         let token = bearer_token(parts)
             .or_else(|| state.cookie.read(&parts.headers))
             .ok_or(ApiError::Unauthorized(NOT_AUTHENTICATED))?;
-        let (user, session_id) = state.auth.authenticate(token).await?;
-        Ok(CurrentUser { user, session_id })
+        let (user, _session_id) = state.auth.authenticate(token).await?;
+        Ok(CurrentUser { user })
+    }
+}
+
+/// Every live session the request presents, through the Bearer header and the cookie alike:
+/// logout ends them all, so a stale header cannot leave the cookie's session open.
+pub struct PresentedSessions(pub Vec<String>);
+
+impl FromRequestParts<AppState> for PresentedSessions {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let tokens = [bearer_token(parts), state.cookie.read(&parts.headers)];
+        let mut sessions = Vec::new();
+        for token in tokens.into_iter().flatten() {
+            match state.auth.authenticate(token).await {
+                Ok((_, session_id)) => sessions.push(session_id),
+                Err(AuthError::NotAuthenticated) => {}
+                Err(other) => return Err(other.into()),
+            }
+        }
+        Ok(Self(sessions))
     }
 }
 

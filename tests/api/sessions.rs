@@ -114,4 +114,18 @@ both_backends! {
         let body: Value = health.json().await.unwrap();
         assert_eq!(body["database"], "unavailable");
     }
+
+    async fn logout_with_a_stale_bearer_header_still_ends_the_cookie_session(backend: Backend) {
+        let app = backend.spawn().await;
+        let cookie_token = app.logged_in_user("ann@example.com").await;
+        let response = app
+            .client
+            .post(app.url("/api/auth/logout"))
+            .bearer_auth("stale.token.value")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        assert_eq!(app.me_with_bearer(&cookie_token).await.status(), StatusCode::UNAUTHORIZED);
+    }
 }

@@ -14,7 +14,7 @@ use crate::http::docs::responses::{
     BodyErrors, CrossSite, NotVerified, TooMany, Unauthorized, Unavailable,
 };
 use crate::http::error::ApiError;
-use crate::http::extract::CurrentUser;
+use crate::http::extract::{CurrentUser, PresentedSessions};
 
 /// Log in: checks the password and opens a session.
 ///
@@ -59,8 +59,9 @@ pub async fn login(
 
 /// Log out: ends the session and clears the cookie.
 ///
-/// Ends the session if there is one and always clears the cookie, so logging out twice, or
-/// with a stale cookie, still leaves the browser signed out. A copied token stops working too.
+/// Ends every session the request presents (Bearer header and cookie) and always clears the
+/// cookie, so logging out twice, or with a stale token, still leaves the browser signed out.
+/// A copied token stops working too.
 #[utoipa::path(
     post,
     path = "/logout",
@@ -75,12 +76,10 @@ pub async fn login(
 )]
 pub async fn logout(
     State(state): State<AppState>,
-    current: Result<CurrentUser, ApiError>,
+    PresentedSessions(sessions): PresentedSessions,
 ) -> Result<(HeaderMap, Json<MessageBody>), ApiError> {
-    match current {
-        Ok(current) => state.auth.logout(&current.session_id).await?,
-        Err(ApiError::Unauthorized(_)) => {}
-        Err(other) => return Err(other),
+    for session_id in &sessions {
+        state.auth.logout(session_id).await?;
     }
     let mut headers = HeaderMap::new();
     headers.insert(

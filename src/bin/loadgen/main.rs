@@ -4,20 +4,19 @@
 //! cargo run --release --bin loadgen -- --url http://127.0.0.1:4000 --server-log server.log \
 //!     [--duration 10] [--bcrypt-cost 12] [--server-pid PID] [--only me,login,mixed,flow,bcrypt]
 
-use std::collections::BTreeMap;
+mod client;
+mod stats;
+
 use std::future::Future;
 use std::pin::Pin;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use axum::body::Bytes;
 use dashmap::DashMap;
-use http_body_util::{BodyExt, Full};
-use hyper::Request;
-use hyper::client::conn::http1;
-use hyper_util::rt::TokioIo;
-use tokio::net::TcpStream;
+
+use client::{Conn, request};
+use stats::Stats;
 
 const PASSWORD: &str = "correct horse battery";
 
@@ -71,104 +70,6 @@ fn options() -> Result<Options, String> {
         );
     }
     Ok(o)
-}
-
-/// What a scenario measured.
-#[derive(Default)]
-struct Stats {
-    latencies: Vec<Duration>,
-    by_status: BTreeMap<String, u64>,
-    elapsed: Duration,
-}
-
-impl Stats {
-    fn merge(&mut self, other: Stats) {
-        self.latencies.extend(other.latencies);
-        for (k, v) in other.by_status {
-            *self.by_status.entry(k).or_default() += v;
-        }
-    }
-
-    fn print(&mut self, name: &str) {
-        self.latencies.sort_unstable();
-        let n = self.latencies.len();
-        let at = |q: f64| {
-            let i = ((n as f64 * q).ceil() as usize).clamp(1, n.max(1)) - 1;
-            self.latencies
-                .get(i)
-                .map_or(0.0, |d| d.as_secs_f64() * 1000.0)
-        };
-        let errors: Vec<String> = self
-            .by_status
-            .iter()
-            .filter(|(k, _)| !k.starts_with('2'))
-            .map(|(k, v)| format!("{k}: {v}"))
-            .collect();
-        println!(
-            "| {name} | {n} | {:.0} | {:.2} | {:.2} | {:.2} | {:.2} | {} |",
-            n as f64 / self.elapsed.as_secs_f64().max(1e-9),
-            at(0.50),
-            at(0.90),
-            at(0.99),
-            at(1.0),
-            if errors.is_empty() {
-                "none".into()
-            } else {
-                errors.join(", ")
-            }
-        );
-    }
-}
-
-/// One keep-alive HTTP/1.1 connection.
-struct Conn {
-    sender: http1::SendRequest<Full<Bytes>>,
-}
-
-impl Conn {
-    async fn open(host: &str) -> Result<Self, String> {
-        let stream = TcpStream::connect(host).await.map_err(|e| e.to_string())?;
-        let _ = stream.set_nodelay(true);
-        let (sender, connection) = http1::handshake(TokioIo::new(stream))
-            .await
-            .map_err(|e| e.to_string())?;
-        tokio::spawn(connection);
-        Ok(Self { sender })
-    }
-
-    /// Sends one request; returns the status and body.
-    async fn send(&mut self, req: Request<Full<Bytes>>) -> Result<(u16, Bytes), String> {
-        self.sender.ready().await.map_err(|e| e.to_string())?;
-        let res = self
-            .sender
-            .send_request(req)
-            .await
-            .map_err(|e| e.to_string())?;
-        let status = res.status().as_u16();
-        let body = res.into_body().collect().await.map_err(|e| e.to_string())?;
-        Ok((status, body.to_bytes()))
-    }
-}
-
-fn request(
-    host: &str,
-    method: &str,
-    path: &str,
-    body: Option<String>,
-    cookie: Option<&str>,
-) -> Request<Full<Bytes>> {
-    let mut b = Request::builder()
-        .method(method)
-        .uri(path)
-        .header("host", host);
-    if body.is_some() {
-        b = b.header("content-type", "application/json");
-    }
-    if let Some(c) = cookie {
-        b = b.header("cookie", format!("access_token={c}"));
-    }
-    b.body(Full::new(Bytes::from(body.unwrap_or_default())))
-        .unwrap_or_else(|_| Request::new(Full::new(Bytes::new())))
 }
 
 /// Codes the server's console mailer wrote to its log, by address.
