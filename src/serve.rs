@@ -1,5 +1,6 @@
 //! Serving the router with hyper directly. `axum::serve` sets no header-read timeout, so a client
-//! trickling its request headers byte by byte could hold a connection (and a socket) forever.
+//! trickling its request headers byte by byte, or connecting and sending nothing, could hold a
+//! connection (and a socket) forever. Here the head must arrive in time, on every request.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -25,15 +26,13 @@ pub async fn serve(
     header_timeout: Duration,
     shutdown: impl Future<Output = ()>,
 ) {
-    let mut builder = auto::Builder::new(TokioExecutor::new());
+    // HTTP/1.1 only: the auto builder's HTTP/2 detection reads the first bytes with no timeout,
+    // and an idle HTTP/2 connection has none either. Proxies in front speak HTTP/1.1 to us.
+    let mut builder = auto::Builder::new(TokioExecutor::new()).http1_only();
     builder
         .http1()
         .timer(TokioTimer::new())
         .header_read_timeout(header_timeout);
-    builder
-        .http2()
-        .timer(TokioTimer::new())
-        .keep_alive_interval(None);
     let graceful = GracefulShutdown::new();
     tokio::pin!(shutdown);
     loop {
@@ -54,12 +53,20 @@ pub async fn serve(
             req.extensions_mut().insert(ConnectInfo::<SocketAddr>(peer));
             router.clone().oneshot(req)
         });
-        let connection = builder
-            .serve_connection_with_upgrades(TokioIo::new(stream), service)
-            .into_owned();
-        let connection = graceful.watch(connection);
+        let builder = builder.clone();
+        let watcher = graceful.watcher();
         tokio::spawn(async move {
-            if let Err(e) = connection.await {
+            // hyper's header timer starts with the first byte: a client that sends nothing at
+            // all is dropped here instead.
+            let mut first = [0u8; 1];
+            if !matches!(
+                tokio::time::timeout(header_timeout, stream.peek(&mut first)).await,
+                Ok(Ok(1))
+            ) {
+                return;
+            }
+            let connection = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
+            if let Err(e) = watcher.watch(connection).await {
                 tracing::debug!(error = %e, "connection ended with an error");
             }
         });

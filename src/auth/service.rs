@@ -4,6 +4,8 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
+
 use super::counters::CounterStore;
 use super::otp::{Code, CodeStore, NewCode, Purpose, Registration};
 use super::password::{PasswordError, Passwords};
@@ -188,40 +190,78 @@ impl Auth {
             (format!("login:account:{email}"), limits.per_account),
         ];
         let tallies = self.count_attempts(&guards, now).await?;
+        match self.check_login(email, password, now).await {
+            Ok(login) => {
+                // The right password: this attempt was no failure.
+                self.counters.clear(&guards[0].0).await?;
+                for (key, _) in &guards[1..] {
+                    self.counters.unhit(key, now).await?;
+                }
+                login.ok_or(AuthError::EmailNotVerified)
+            }
+            Err(AuthError::InvalidCredentials) => {
+                for ((key, limit), tally) in guards.iter().zip(&tallies) {
+                    if tally.count >= limit.max {
+                        self.counters
+                            .reset_at(key, now + delta(limit.lockout))
+                            .await?;
+                    }
+                }
+                Err(AuthError::InvalidCredentials)
+            }
+            Err(other) => {
+                // Busy or unavailable: no password was checked, so nothing may count.
+                for (key, _) in &guards {
+                    self.counters.unhit(key, now).await?;
+                }
+                Err(other)
+            }
+        }
+    }
 
+    /// The password check and the session: `Ok(None)` for the right password of an address
+    /// that is not verified yet.
+    async fn check_login(
+        &self,
+        email: &UserEmail,
+        password: &Password,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Login>, AuthError> {
         let record = db::users::find_by_email(&self.db, email).await?;
         let hash = record.as_ref().map(|r| r.password_hash.as_str());
         let matched = self.passwords.verify(password, hash).await?;
-        let Some(user) = record.filter(|_| matched).map(|r| r.into_user()) else {
-            for ((key, limit), tally) in guards.iter().zip(&tallies) {
-                if tally.count >= limit.max {
-                    self.counters
-                        .reset_at(key, now + delta(limit.lockout))
-                        .await?;
-                }
-            }
+        let Some(record) = record.filter(|_| matched) else {
             return Err(AuthError::InvalidCredentials);
         };
-        // The right password: this attempt was no failure.
-        self.counters.clear(&guards[0].0).await?;
-        for (key, _) in &guards[1..] {
-            self.counters.unhit(key, now).await?;
-        }
+        let password_hash = record.password_hash.clone();
+        let user = record.into_user();
         if !user.is_verified {
-            return Err(AuthError::EmailNotVerified);
+            return Ok(None);
         }
         let expires_at = now + delta(self.settings.session_ttl);
         let session_id = super::random_hex::<32>();
-        db::sessions::create(&self.db, &session_id, user.id, now, expires_at).await?;
+        let created = db::sessions::create(
+            &self.db,
+            &session_id,
+            user.id,
+            &password_hash,
+            now,
+            expires_at,
+        )
+        .await?;
+        if !created {
+            // The password changed while it was being checked (a reset): the old one is void.
+            return Err(AuthError::InvalidCredentials);
+        }
         let token = self
             .tokens
             .issue(user.id, &session_id, now, expires_at)
             .map_err(|e| AuthError::Internal(e.to_string()))?;
-        Ok(Login {
+        Ok(Some(Login {
             user,
             token,
             expires_in: self.settings.session_ttl,
-        })
+        }))
     }
 
     /// The user and session behind a token: the signature and expiry first, then the session row.
@@ -264,13 +304,14 @@ impl Auth {
             .password_policy
             .check(new_password, email, None)
             .map_err(AuthError::WeakPassword)?;
+        // Hash first: if the server is too busy to hash, the code is still unused for a retry.
+        let hash = self.passwords.hash(new_password).await?;
         self.use_code(Purpose::ResetPassword, email, code).await?;
         let user = db::users::find_by_email(&self.db, email)
             .await?
             .ok_or(AuthError::InvalidCode)?;
-        let hash = self.passwords.hash(new_password).await?;
-        db::users::set_password(&self.db, user.id, &hash, self.clock.now()).await?;
-        let ended = db::sessions::delete_for_user(&self.db, user.id).await?;
+        let now = self.clock.now();
+        let ended = db::sessions::replace_password(&self.db, user.id, &hash, now).await?;
         tracing::info!(user_id = user.id, sessions_ended = ended, "password reset");
         self.send(email, Message::PasswordChanged).await;
         Ok(())

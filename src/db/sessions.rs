@@ -5,24 +5,29 @@ use chrono::{DateTime, Utc};
 use super::{Db, DbError, with_pool};
 use crate::auth::types::User;
 
+/// Opens a session for `user_id`, but only while its password hash is still `password_hash`:
+/// a login that checked the old password cannot open a session after a reset has ended them
+/// all. Returns whether the session was created.
 pub async fn create(
     db: &Db,
     session_id: &str,
     user_id: i64,
+    password_hash: &str,
     now: DateTime<Utc>,
     expires_at: DateTime<Utc>,
-) -> Result<(), DbError> {
-    const SQL: &str =
-        "INSERT INTO sessions (id, user_id, created_at, expires_at) VALUES (?, ?, ?, ?)";
-    with_pool!(db, pool => sqlx::query(SQL)
+) -> Result<bool, DbError> {
+    const SQL: &str = "INSERT INTO sessions (id, user_id, created_at, expires_at) \
+                       SELECT ?, id, ?, ? FROM users WHERE id = ? AND password_hash = ?";
+    let created = with_pool!(db, pool => sqlx::query(SQL)
         .bind(session_id)
-        .bind(user_id)
         .bind(now)
         .bind(expires_at)
+        .bind(user_id)
+        .bind(password_hash)
         .execute(pool)
         .await
-        .map(|_| ()))?;
-    Ok(())
+        .map(|r| r.rows_affected()))?;
+    Ok(created == 1)
 }
 
 /// The user behind a live session: one indexed lookup, joined with the user.
@@ -50,12 +55,32 @@ pub async fn delete(db: &Db, session_id: &str) -> Result<(), DbError> {
     Ok(())
 }
 
-/// Ends every session of a user (after a password reset).
-pub async fn delete_for_user(db: &Db, user_id: i64) -> Result<u64, DbError> {
-    const SQL: &str = "DELETE FROM sessions WHERE user_id = ?";
-    Ok(
-        with_pool!(db, pool => sqlx::query(SQL).bind(user_id).execute(pool).await.map(|r| r.rows_affected()))?,
-    )
+/// Sets a new password hash (verifying the address: a reset code proves control of it) and ends
+/// every session of the user, in one transaction. Returns how many sessions ended.
+pub async fn replace_password(
+    db: &Db,
+    user_id: i64,
+    password_hash: &str,
+    now: DateTime<Utc>,
+) -> Result<u64, DbError> {
+    const SET: &str =
+        "UPDATE users SET password_hash = ?, is_verified = ?, updated_at = ? WHERE id = ?";
+    const END: &str = "DELETE FROM sessions WHERE user_id = ?";
+    let ended = with_pool!(db, pool => async {
+        let mut tx = pool.begin().await?;
+        sqlx::query(SET)
+            .bind(password_hash)
+            .bind(true)
+            .bind(now)
+            .bind(user_id)
+            .execute(&mut *tx)
+            .await?;
+        let ended = sqlx::query(END).bind(user_id).execute(&mut *tx).await?.rows_affected();
+        tx.commit().await?;
+        Ok::<u64, sqlx::Error>(ended)
+    }
+    .await)?;
+    Ok(ended)
 }
 
 /// Deletes sessions that have expired; returns how many.

@@ -95,23 +95,3 @@ pub async fn mark_verified(
     }
     Ok(find_by_email(db, email).await?.map(UserRecord::into_user))
 }
-
-/// Replaces the password hash. A reset code proves control of the address, so it verifies it too.
-pub async fn set_password(
-    db: &Db,
-    user_id: i64,
-    password_hash: &str,
-    now: DateTime<Utc>,
-) -> Result<(), DbError> {
-    const SQL: &str =
-        "UPDATE users SET password_hash = ?, is_verified = ?, updated_at = ? WHERE id = ?";
-    with_pool!(db, pool => sqlx::query(SQL)
-        .bind(password_hash)
-        .bind(true)
-        .bind(now)
-        .bind(user_id)
-        .execute(pool)
-        .await
-        .map(|_| ()))?;
-    Ok(())
-}

@@ -35,19 +35,22 @@ pub async fn client_ip(State(trust_proxy): State<bool>, mut req: Request, next: 
 /// were written by the client and prove nothing), else `X-Real-IP` for proxies that only set
 /// that one.
 fn from_proxy(headers: &HeaderMap) -> Option<IpAddr> {
-    let forwarded_for = headers
+    let mut forwarded_for = headers
         .get_all("x-forwarded-for")
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
-        .next_back()
-        .and_then(|v| v.trim().parse().ok());
-    forwarded_for.or_else(|| {
-        headers
-            .get("x-real-ip")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse().ok())
-    })
+        .peekable();
+    if forwarded_for.peek().is_some() {
+        // An entry we cannot read means the socket peer, not a header the client may have set.
+        return forwarded_for
+            .next_back()
+            .and_then(|v| v.trim().parse().ok());
+    }
+    headers
+        .get("x-real-ip")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse().ok())
 }
 
 fn limit_key(ip: IpAddr) -> IpAddr {
@@ -95,6 +98,9 @@ mod tests {
         let mut only_real_ip = HeaderMap::new();
         only_real_ip.insert("x-real-ip", HeaderValue::from_static("10.0.0.9"));
         assert_eq!(from_proxy(&only_real_ip), Some(IpAddr::from([10, 0, 0, 9])));
+        let mut unreadable = only_real_ip.clone();
+        unreadable.insert("x-forwarded-for", HeaderValue::from_static("unknown"));
+        assert_eq!(from_proxy(&unreadable), None, "X-Real-IP must not stand in");
     }
 
     #[test]

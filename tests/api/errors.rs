@@ -103,6 +103,11 @@ both_backends! {
         let read = tokio::time::timeout(std::time::Duration::from_secs(10), stream.read_to_end(&mut answer));
         // Closed (or reset) by the server instead of held open.
         assert!(read.await.is_ok(), "the server kept the connection open");
+        // The same for a client that connects and says nothing at all.
+        let mut silent = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let mut nothing = Vec::new();
+        let read = tokio::time::timeout(std::time::Duration::from_secs(10), silent.read_to_end(&mut nothing));
+        assert!(read.await.is_ok(), "the server kept a silent connection open");
     }
 
     async fn health_reports_the_database(backend: Backend) {

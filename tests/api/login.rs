@@ -77,4 +77,19 @@ both_backends! {
         assert_eq!(body["detail"][0]["loc"], json!(["body", "email"]));
         assert_eq!(body["detail"][1]["loc"], json!(["body", "password"]));
     }
+
+    async fn a_look_alike_address_is_another_account(backend: Backend) {
+        let app = backend.spawn().await;
+        app.verified_user("ann@example.com").await;
+        // MySQL's default collation would equate these two; the server must not.
+        let look_alike = "ann@exämple.com";
+        assert_eq!(app.login(look_alike, PASSWORD).await.status(), StatusCode::UNAUTHORIZED);
+        let forgot = app.post("/api/auth/forgot-password", json!({ "email": look_alike })).await;
+        assert_eq!(forgot.status(), StatusCode::OK);
+        assert!(app.mailer.sent_to(look_alike).is_empty(), "a reset code went to a look-alike");
+        assert_eq!(app.register(look_alike).await.status(), StatusCode::CREATED);
+        let code = app.last_code(look_alike);
+        assert_eq!(app.verify(look_alike, &code).await.status(), StatusCode::OK);
+        assert_eq!(app.login("ann@example.com", PASSWORD).await.status(), StatusCode::OK);
+    }
 }
