@@ -17,7 +17,7 @@ use sha2::Sha256;
 use crate::auth::counters::{CounterStore, Tally};
 use crate::auth::otp::{Code, CodeCheck, CodeStore, NewCode, Purpose, Registration};
 use crate::auth::types::UserEmail;
-use crate::auth::{StoreError, delta};
+use crate::auth::{StoreError, delta, hex};
 
 /// How long one Redis round trip may take before the request gets a 503.
 const RESPONSE_TIMEOUT: Duration = Duration::from_millis(500);
@@ -140,16 +140,6 @@ fn keyed_digest(key: &[u8], message: &[u8]) -> Result<Vec<u8>, StoreError> {
         .map_err(|e| StoreError(format!("HMAC key refused: {e}")))?;
     mac.update(message);
     Ok(mac.finalize().into_bytes().to_vec())
-}
-
-fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write;
-    bytes
-        .iter()
-        .fold(String::with_capacity(2 * bytes.len()), |mut s, b| {
-            let _ = write!(s, "{b:02x}");
-            s
-        })
 }
 
 fn store_error(e: redis::RedisError) -> StoreError {

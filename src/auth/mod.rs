@@ -14,12 +14,19 @@ pub use service::{Auth, AuthError, AuthSettings, Login};
 
 /// `N` random bytes from the CSPRNG, hex-encoded: unguessable, and safe in a URL, a cookie or SQL.
 pub(crate) fn random_hex<const N: usize>() -> String {
-    use std::fmt::Write;
     let bytes: [u8; N] = rand::random();
-    bytes.iter().fold(String::with_capacity(2 * N), |mut s, b| {
-        let _ = write!(s, "{b:02x}");
-        s
-    })
+    hex(&bytes)
+}
+
+/// Lower-case hexadecimal of `bytes`.
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write;
+    bytes
+        .iter()
+        .fold(String::with_capacity(2 * bytes.len()), |mut s, b| {
+            let _ = write!(s, "{b:02x}");
+            s
+        })
 }
 
 /// A std duration as a chrono one, saturating instead of failing.

@@ -13,7 +13,10 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use axum::body::Bytes;
 use dashmap::DashMap;
+use http_body_util::Full;
+use hyper::Request;
 
 use client::{Conn, request};
 use stats::Stats;
@@ -103,19 +106,26 @@ impl Codes {
     }
 }
 
-/// Registers, verifies and logs in `email`; returns the session token.
-async fn prepare_user(o: &Options, codes: &Codes, email: &str) -> Result<String, String> {
-    let mut c = Conn::open(&o.host).await?;
+/// A JSON POST.
+fn post(host: &str, path: &str, body: String) -> Request<Full<Bytes>> {
+    request(host, "POST", path, Some(body), None)
+}
+
+fn login_request(host: &str, email: &str) -> Request<Full<Bytes>> {
+    let body = format!(r#"{{"email":"{email}","password":"{PASSWORD}"}}"#);
+    post(host, "/api/auth/login", body)
+}
+
+/// Registers `email`, verifies it with the code from the server's log and logs in, over `c`;
+/// returns the login's status and body.
+async fn sign_up(
+    c: &mut Conn,
+    host: &str,
+    codes: &Codes,
+    email: &str,
+) -> Result<(u16, Bytes), String> {
     let body = format!(r#"{{"name":"Load Tester","email":"{email}","password":"{PASSWORD}"}}"#);
-    let (status, _) = c
-        .send(request(
-            &o.host,
-            "POST",
-            "/api/auth/register",
-            Some(body),
-            None,
-        ))
-        .await?;
+    let (status, _) = c.send(post(host, "/api/auth/register", body)).await?;
     if status != 201 {
         return Err(format!(
             "register answered {status} (are the rate limits raised?)"
@@ -126,28 +136,17 @@ async fn prepare_user(o: &Options, codes: &Codes, email: &str) -> Result<String,
         .await
         .ok_or("no code in the server log")?;
     let body = format!(r#"{{"email":"{email}","otp":"{code}"}}"#);
-    let (status, _) = c
-        .send(request(
-            &o.host,
-            "POST",
-            "/api/auth/verify-email",
-            Some(body),
-            None,
-        ))
-        .await?;
+    let (status, _) = c.send(post(host, "/api/auth/verify-email", body)).await?;
     if status != 200 {
         return Err(format!("verify-email answered {status}"));
     }
-    let body = format!(r#"{{"email":"{email}","password":"{PASSWORD}"}}"#);
-    let (status, bytes) = c
-        .send(request(
-            &o.host,
-            "POST",
-            "/api/auth/login",
-            Some(body),
-            None,
-        ))
-        .await?;
+    c.send(login_request(host, email)).await
+}
+
+/// Prepares the user the scenarios share; returns its session token.
+async fn prepare_user(o: &Options, codes: &Codes, email: &str) -> Result<String, String> {
+    let mut c = Conn::open(&o.host).await?;
+    let (status, bytes) = sign_up(&mut c, &o.host, codes, email).await?;
     let json: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| e.to_string())?;
     json["access_token"]
         .as_str()
@@ -224,8 +223,7 @@ fn login_step(
     email: Arc<String>,
 ) -> impl Fn(Conn, usize) -> Step + Send + Sync + 'static {
     move |mut c, _| {
-        let body = format!(r#"{{"email":"{email}","password":"{PASSWORD}"}}"#);
-        let req = request(&host, "POST", "/api/auth/login", Some(body), None);
+        let req = login_request(&host, &email);
         Box::pin(async move {
             let r = c.send(req).await.map(|(s, _)| s);
             (c, r)
@@ -321,38 +319,9 @@ async fn main() -> ExitCode {
             let host = host.clone();
             let email = format!("flow-{run}-{i}@example.com");
             Box::pin(async move {
-                let mut last = Err("not started".to_owned());
-                let body =
-                    format!(r#"{{"name":"Flow","email":"{email}","password":"{PASSWORD}"}}"#);
-                if let Ok((201, _)) = c
-                    .send(request(
-                        &host,
-                        "POST",
-                        "/api/auth/register",
-                        Some(body),
-                        None,
-                    ))
+                let last = sign_up(&mut c, &host, &codes, &email)
                     .await
-                    && let Some(code) = codes.wait_for(&email).await
-                {
-                    let body = format!(r#"{{"email":"{email}","otp":"{code}"}}"#);
-                    if let Ok((200, _)) = c
-                        .send(request(
-                            &host,
-                            "POST",
-                            "/api/auth/verify-email",
-                            Some(body),
-                            None,
-                        ))
-                        .await
-                    {
-                        let body = format!(r#"{{"email":"{email}","password":"{PASSWORD}"}}"#);
-                        last = c
-                            .send(request(&host, "POST", "/api/auth/login", Some(body), None))
-                            .await
-                            .map(|(s, _)| s);
-                    }
-                }
+                    .map(|(status, _)| status);
                 (c, last)
             }) as Step
         })
