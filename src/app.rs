@@ -19,6 +19,7 @@ use crate::db::{Db, DbError};
 use crate::http::cookie::SessionCookie;
 use crate::http::{self, AppState, HttpSettings, RateLimit, RateLimiters};
 use crate::mail::{ConsoleMailer, MailError, Mailer, RetryPolicy, SmtpMailer};
+use crate::serve::ServeLimits;
 use crate::shared_store::RedisStore;
 
 /// Longest a client may take to send its request line and headers (shorter if the whole
@@ -38,18 +39,24 @@ pub struct Parts {
 }
 
 impl Default for Parts {
-    /// In-process codes, console email, the system clock.
+    /// In-process codes, console email, the system clock, with the default store caps.
     fn default() -> Self {
-        Self {
-            codes: Arc::new(MemoryCodeStore::default()),
-            counters: Arc::new(MemoryCounters::default()),
-            mailer: Arc::new(ConsoleMailer),
-            clock: Arc::new(SystemClock),
-        }
+        Self::in_process(&Config::default())
     }
 }
 
 impl Parts {
+    /// In-process codes and counters (capped at `MEMORY_MAX_ENTRIES`), console email, the
+    /// system clock.
+    pub fn in_process(config: &Config) -> Self {
+        Self {
+            codes: Arc::new(MemoryCodeStore::with_capacity(config.memory_max_entries)),
+            counters: Arc::new(MemoryCounters::with_capacity(config.memory_max_entries)),
+            mailer: Arc::new(ConsoleMailer),
+            clock: Arc::new(SystemClock),
+        }
+    }
+
     /// The parts `config` asks for. Starts the SMTP delivery task when email goes over SMTP,
     /// so it needs a running Tokio runtime.
     pub fn for_config(config: &Config) -> Result<Self, StartError> {
@@ -57,8 +64,9 @@ impl Parts {
             EmailTransport::Console => {
                 if config.app_env == AppEnv::Production {
                     tracing::warn!(
-                        "APP_ENV=production with EMAIL_TRANSPORT=console: verification and reset \
-                         codes are written to the log and no email is sent. Set EMAIL_TRANSPORT=smtp."
+                        "APP_ENV=production with EMAIL_TRANSPORT=console (allowed by \
+                         ALLOW_CONSOLE_EMAIL_IN_PRODUCTION): verification and reset codes are \
+                         written to the log and no email is sent."
                     );
                 }
                 Arc::new(ConsoleMailer)
@@ -71,7 +79,7 @@ impl Parts {
         };
         let mut parts = Self {
             mailer,
-            ..Self::default()
+            ..Self::in_process(config)
         };
         if let Some(url) = &config.redis_url {
             let secret = config.jwt_secret.as_ref().ok_or(StartError::RedisSecret)?;
@@ -114,12 +122,13 @@ pub struct Application {
     router: Router,
     auth: Arc<Auth>,
     limiters: RateLimiters,
-    request_timeout: Duration,
+    serve_limits: ServeLimits,
 }
 
 impl Application {
     pub async fn build(config: Config, parts: Parts) -> Result<Self, StartError> {
         let db = Db::connect(&config.database_url, config.database_max_connections).await?;
+        crate::db::data::run_pending(&db, parts.clock.now()).await?;
         tracing::info!(backend = db.backend(), "database ready");
 
         let secret = config.jwt_secret.clone().unwrap_or_else(|| {
@@ -141,7 +150,6 @@ impl Application {
                 session_ttl: config.jwt_expire,
                 verify_code_ttl: config.otp_verify_ttl,
                 reset_code_ttl: config.otp_reset_ttl,
-                max_code_attempts: config.otp_max_attempts,
                 login_limits: config.login_limits,
                 code_limits: config.code_limits,
                 password_policy: config.password_policy,
@@ -161,6 +169,7 @@ impl Application {
                 burst: config.rate_limit_auth_burst,
                 period: Duration::from_secs(60) / config.rate_limit_auth_per_minute.max(1),
             },
+            max_clients: config.memory_max_entries,
             general_rate: RateLimit {
                 burst: config.rate_limit_general_burst,
                 period: Duration::from_secs(1) / config.rate_limit_general_per_second.max(1),
@@ -172,18 +181,30 @@ impl Application {
         let listener = TcpListener::bind(addr)
             .await
             .map_err(|source| StartError::Bind { addr, source })?;
+        let serve_limits = ServeLimits {
+            header_timeout: HEADER_READ_TIMEOUT.min(config.request_timeout),
+            max_connections: config
+                .max_connections
+                .unwrap_or_else(crate::serve::default_max_connections),
+        };
+        tracing::debug!(?serve_limits, "serving");
         Ok(Self {
             listener,
             router,
             auth,
             limiters,
-            request_timeout: config.request_timeout,
+            serve_limits,
         })
     }
 
     /// The address actually bound (the real port when the config asked for port 0).
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
         self.listener.local_addr()
+    }
+
+    /// The per-IP rate limiters, for tests that check how many clients they track.
+    pub fn rate_limiters(&self) -> RateLimiters {
+        self.limiters.clone()
     }
 
     /// The database handle, for operators and tests that need to reach past the API.
@@ -194,8 +215,7 @@ impl Application {
     /// Serves until `shutdown` completes, lets in-flight requests finish, then closes the pool.
     pub async fn run_until(self, shutdown: impl Future<Output = ()>) {
         let sweeper = tokio::spawn(sweep_forever(self.auth.clone(), self.limiters.clone()));
-        let header_timeout = HEADER_READ_TIMEOUT.min(self.request_timeout);
-        crate::serve::serve(self.listener, self.router, header_timeout, shutdown).await;
+        crate::serve::serve(self.listener, self.router, self.serve_limits, shutdown).await;
         sweeper.abort();
         self.auth.mailer.shutdown(MAIL_DRAIN).await;
         self.auth.db.close().await;

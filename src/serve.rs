@@ -1,38 +1,51 @@
-//! Serving the router with hyper directly. `axum::serve` sets no header-read timeout, so a client
-//! trickling its request headers byte by byte, or connecting and sending nothing, could hold a
-//! connection (and a socket) forever. Here the head must arrive in time, on every request.
+//! Serving the router with hyper directly, HTTP/1.1 only. `axum::serve` sets no header-read
+//! timeout, and hyper-util's auto builder sniffs for HTTP/2 with none either, so a client that
+//! connects and sends nothing, trickles its head, or sends the HTTP/2 preface could hold a
+//! socket forever. Here every connection must deliver each request head in time, whatever bytes
+//! it sends (an HTTP/2 preface is refused at once), and the number of open connections is
+//! capped so a flood of idle sockets cannot use up the file descriptors.
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
 use axum::extract::ConnectInfo;
 use hyper::body::Incoming;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::server::conn::auto;
+use hyper::server::conn::http1;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
 use tower::ServiceExt;
 
 /// Longest wait for in-flight requests once shutdown has begun.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// How the accept loop treats its connections.
+#[derive(Clone, Copy, Debug)]
+pub struct ServeLimits {
+    /// Longest a client may take to send a request head, from connecting or from the end of
+    /// the previous response: silent and idle connections are closed after it.
+    pub header_timeout: Duration,
+    /// Connections open at once; beyond, new ones are closed as soon as they are accepted.
+    pub max_connections: usize,
+}
+
 /// Accepts connections until `shutdown` completes, then waits for open ones to finish.
-/// `header_timeout` bounds the time a client may take to send its request head.
 pub async fn serve(
     listener: TcpListener,
     router: Router,
-    header_timeout: Duration,
+    limits: ServeLimits,
     shutdown: impl Future<Output = ()>,
 ) {
-    // HTTP/1.1 only: the auto builder's HTTP/2 detection reads the first bytes with no timeout,
-    // and an idle HTTP/2 connection has none either. Proxies in front speak HTTP/1.1 to us.
-    let mut builder = auto::Builder::new(TokioExecutor::new()).http1_only();
+    let mut builder = http1::Builder::new();
     builder
-        .http1()
         .timer(TokioTimer::new())
-        .header_read_timeout(header_timeout);
+        .header_read_timeout(limits.header_timeout)
+        .keep_alive(true);
+    let slots = Arc::new(Semaphore::new(limits.max_connections.max(1)));
     let graceful = GracefulShutdown::new();
     tokio::pin!(shutdown);
     loop {
@@ -48,6 +61,12 @@ pub async fn serve(
             },
             () = &mut shutdown => break,
         };
+        let Ok(slot) = slots.clone().try_acquire_owned() else {
+            // Full: close at once, so the refused socket costs nothing and the backlog drains.
+            tracing::debug!(%peer, "connection refused: MAX_CONNECTIONS are open");
+            drop(stream);
+            continue;
+        };
         let router = router.clone();
         let service = hyper::service::service_fn(move |mut req: axum::http::Request<Incoming>| {
             req.extensions_mut().insert(ConnectInfo::<SocketAddr>(peer));
@@ -55,7 +74,9 @@ pub async fn serve(
         });
         let builder = builder.clone();
         let watcher = graceful.watcher();
+        let header_timeout = limits.header_timeout;
         tokio::spawn(async move {
+            let _slot = slot;
             // hyper's header timer starts with the first byte: a client that sends nothing at
             // all is dropped here instead.
             let mut first = [0u8; 1];
@@ -65,7 +86,7 @@ pub async fn serve(
             ) {
                 return;
             }
-            let connection = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
+            let connection = builder.serve_connection(TokioIo::new(stream), service);
             if let Err(e) = watcher.watch(connection).await {
                 tracing::debug!(error = %e, "connection ended with an error");
             }
@@ -78,4 +99,21 @@ pub async fn serve(
             tracing::warn!("connections still open after {DRAIN_TIMEOUT:?}; closing them");
         }
     }
+}
+
+/// The default cap on open connections: three quarters of the process's file-descriptor
+/// limit, leaving the rest for the database pool, Redis, SMTP and logs. The limit is read from
+/// `/proc/self/limits` where there is one; elsewhere 1,024 is assumed.
+pub fn default_max_connections() -> usize {
+    let soft_limit = std::fs::read_to_string("/proc/self/limits")
+        .ok()
+        .and_then(|limits| {
+            limits
+                .lines()
+                .find(|l| l.starts_with("Max open files"))
+                .and_then(|l| l.split_whitespace().nth(3))
+                .and_then(|soft| soft.parse::<usize>().ok())
+        })
+        .unwrap_or(1024);
+    (soft_limit / 4 * 3).max(16)
 }

@@ -15,7 +15,7 @@ use redis::{AsyncCommands, Script};
 use sha2::Sha256;
 
 use crate::auth::counters::{CounterStore, Tally};
-use crate::auth::otp::{Code, CodeCheck, CodeStore, NewCode, Purpose, Registration};
+use crate::auth::otp::{Attempt, Code, CodeCheck, CodeStore, NewCode, Purpose};
 use crate::auth::types::UserEmail;
 use crate::auth::{StoreError, delta, hex};
 
@@ -23,19 +23,25 @@ use crate::auth::{StoreError, delta, hex};
 const RESPONSE_TIMEOUT: Duration = Duration::from_millis(500);
 const CONNECT_TIMEOUT: Duration = Duration::from_millis(500);
 
+/// The rule of [`judge_code`](crate::auth::decide::judge_code), atomically in Redis.
+/// ARGV: digest, now (ms), per-client tries, total tries, the client's field.
 const CHECK_CODE: &str = r"
-local h = redis.call('HMGET', KEYS[1], 'h', 'exp', 'name', 'pw')
+local h = redis.call('HMGET', KEYS[1], 'h', 'exp', ARGV[5])
 if not h[1] or tonumber(h[2]) <= tonumber(ARGV[2]) then return {'missing'} end
+local per_client = tonumber(ARGV[3])
+if (tonumber(h[3]) or 0) >= per_client then return {'exhausted'} end
 if h[1] == ARGV[1] then
   redis.call('DEL', KEYS[1])
-  return {'accepted', h[3] or '', h[4] or ''}
+  return {'accepted'}
 end
+local mine = redis.call('HINCRBY', KEYS[1], ARGV[5], 1)
 local failed = redis.call('HINCRBY', KEYS[1], 'failed', 1)
-if failed >= tonumber(ARGV[3]) then
+if failed >= tonumber(ARGV[4]) then
   redis.call('HDEL', KEYS[1], 'h')
   return {'burned'}
 end
-return {'rejected', tostring(tonumber(ARGV[3]) - failed)}
+if mine >= per_client then return {'exhausted'} end
+return {'rejected', tostring(per_client - mine)}
 ";
 
 const HIT: &str = r"
@@ -160,11 +166,6 @@ impl CodeStore for RedisStore {
     ) -> Result<(), StoreError> {
         let key = self.code_key(purpose, email);
         let digest = self.digest(purpose, email, &new.code)?;
-        let until = new.expires_at.max(new.registration_expires_at);
-        let (name, password_hash) = new
-            .registration
-            .map(|r| (r.name, r.password_hash))
-            .unwrap_or_default();
         let mut conn = self.connection.clone();
         redis::pipe()
             .atomic()
@@ -175,12 +176,9 @@ impl CodeStore for RedisStore {
                     ("h", digest),
                     ("exp", millis(new.expires_at).to_string()),
                     ("failed", "0".to_owned()),
-                    ("name", name),
-                    ("pw", password_hash),
-                    ("regexp", millis(new.registration_expires_at).to_string()),
                 ],
             )
-            .pexpire_at(&key, millis(until))
+            .pexpire_at(&key, millis(new.expires_at))
             .query_async::<()>(&mut conn)
             .await
             .map_err(store_error)
@@ -190,60 +188,29 @@ impl CodeStore for RedisStore {
         &self,
         purpose: Purpose,
         email: &UserEmail,
-        code: &Code,
-        max_attempts: u32,
+        attempt: Attempt<'_>,
         now: DateTime<Utc>,
     ) -> Result<CodeCheck, StoreError> {
         let mut conn = self.connection.clone();
         let answer: Vec<String> = self
             .check_code
             .key(self.code_key(purpose, email))
-            .arg(self.digest(purpose, email, code)?)
+            .arg(self.digest(purpose, email, attempt.code)?)
             .arg(millis(now))
-            .arg(max_attempts)
+            .arg(attempt.limits.per_client)
+            .arg(attempt.limits.total)
+            .arg(format!("c:{}", attempt.client))
             .invoke_async(&mut conn)
             .await
             .map_err(store_error)?;
         Ok(match answer.first().map(String::as_str) {
-            Some("accepted") => {
-                let name = answer.get(1).cloned().unwrap_or_default();
-                let password_hash = answer.get(2).cloned().unwrap_or_default();
-                CodeCheck::Accepted((!name.is_empty()).then_some(Registration {
-                    name,
-                    password_hash,
-                }))
-            }
+            Some("accepted") => CodeCheck::Accepted,
             Some("rejected") => CodeCheck::Rejected {
                 remaining: answer.get(1).and_then(|r| r.parse().ok()).unwrap_or(0),
             },
+            Some("exhausted") => CodeCheck::Exhausted,
             Some("burned") => CodeCheck::Burned,
             _ => CodeCheck::Missing,
-        })
-    }
-
-    async fn registration(
-        &self,
-        purpose: Purpose,
-        email: &UserEmail,
-        now: DateTime<Utc>,
-    ) -> Result<Option<Registration>, StoreError> {
-        let mut conn = self.connection.clone();
-        let (name, password_hash, until): (Option<String>, Option<String>, Option<i64>) =
-            redis::cmd("HMGET")
-                .arg(self.code_key(purpose, email))
-                .arg("name")
-                .arg("pw")
-                .arg("regexp")
-                .query_async(&mut conn)
-                .await
-                .map_err(store_error)?;
-        let live = until.is_some_and(|u| u > millis(now));
-        Ok(match (name, password_hash) {
-            (Some(name), Some(password_hash)) if live && !name.is_empty() => Some(Registration {
-                name,
-                password_hash,
-            }),
-            _ => None,
         })
     }
 

@@ -1,5 +1,6 @@
 //! Counters over time windows: the memory behind lockouts, code budgets and mail throttles.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -42,19 +43,68 @@ pub trait CounterStore: Send + Sync + 'static {
     async fn sweep(&self, now: DateTime<Utc>) -> Result<(), StoreError>;
 }
 
-/// The in-process counter store.
-#[derive(Default)]
+/// The in-process counter store. It holds at most `max_entries` counters. When full, it drops
+/// ended windows first, then, of the counters that hold no lockout, those with the fewest hits,
+/// least recently hit first. A counter in lockout is never evicted before it ends, so flooding
+/// the store cannot lift a lockout; evicting a counter of few hits gives back at most those few.
+/// If every counter is a lockout, a new key is refused (503) rather than let through uncounted.
 pub struct MemoryCounters {
-    tallies: DashMap<String, Tally>,
+    tallies: DashMap<String, Counter>,
+    max_entries: usize,
+    hits: AtomicU64,
+}
+
+struct Counter {
+    tally: Tally,
+    /// Set by [`CounterStore::reset_at`]: the window is a lockout.
+    locked: bool,
+    /// When it was last hit, in the order of all hits.
+    last_hit: u64,
+}
+
+impl Default for MemoryCounters {
+    fn default() -> Self {
+        Self::with_capacity(super::otp::DEFAULT_MAX_ENTRIES)
+    }
 }
 
 impl MemoryCounters {
+    pub fn with_capacity(max_entries: usize) -> Self {
+        Self {
+            tallies: DashMap::new(),
+            max_entries: max_entries.max(1),
+            hits: AtomicU64::new(0),
+        }
+    }
+
     pub fn len(&self) -> usize {
         self.tallies.len()
     }
 
     pub fn is_empty(&self) -> bool {
         self.tallies.is_empty()
+    }
+
+    /// Frees room: ended windows, then the least valuable eighth of the unlocked counters.
+    fn make_room(&self, now: DateTime<Utc>) {
+        self.tallies.retain(|_, c| c.tally.resets_at > now);
+        if self.tallies.len() < self.max_entries {
+            return;
+        }
+        let mut candidates: Vec<(u32, u64)> = self
+            .tallies
+            .iter()
+            .filter(|c| !c.locked)
+            .map(|c| (c.tally.count, c.last_hit))
+            .collect();
+        if candidates.is_empty() {
+            return;
+        }
+        let evict = (self.max_entries / 8).clamp(1, candidates.len());
+        let (_, cutoff, _) = candidates.select_nth_unstable(evict - 1);
+        let cutoff = *cutoff;
+        self.tallies
+            .retain(|_, c| c.locked || (c.tally.count, c.last_hit) > cutoff);
     }
 }
 
@@ -66,32 +116,43 @@ impl CounterStore for MemoryCounters {
         window: Duration,
         now: DateTime<Utc>,
     ) -> Result<Tally, StoreError> {
-        let mut tally = self.tallies.entry(key.to_owned()).or_insert(Tally {
+        if self.tallies.len() >= self.max_entries && !self.tallies.contains_key(key) {
+            self.make_room(now);
+            if self.tallies.len() >= self.max_entries {
+                return Err(StoreError("the counter store is full of lockouts".into()));
+            }
+        }
+        let fresh = Tally {
             count: 0,
             resets_at: now + delta(window),
+        };
+        let mut counter = self.tallies.entry(key.to_owned()).or_insert(Counter {
+            tally: fresh,
+            locked: false,
+            last_hit: 0,
         });
-        if tally.resets_at <= now {
-            *tally = Tally {
-                count: 0,
-                resets_at: now + delta(window),
-            };
+        if counter.tally.resets_at <= now {
+            counter.tally = fresh;
+            counter.locked = false;
         }
-        tally.count = tally.count.saturating_add(1);
-        Ok(*tally)
+        counter.tally.count = counter.tally.count.saturating_add(1);
+        counter.last_hit = self.hits.fetch_add(1, Ordering::Relaxed);
+        Ok(counter.tally)
     }
 
     async fn unhit(&self, key: &str, now: DateTime<Utc>) -> Result<(), StoreError> {
-        if let Some(mut tally) = self.tallies.get_mut(key)
-            && tally.resets_at > now
+        if let Some(mut counter) = self.tallies.get_mut(key)
+            && counter.tally.resets_at > now
         {
-            tally.count = tally.count.saturating_sub(1);
+            counter.tally.count = counter.tally.count.saturating_sub(1);
         }
         Ok(())
     }
 
     async fn reset_at(&self, key: &str, at: DateTime<Utc>) -> Result<(), StoreError> {
-        if let Some(mut tally) = self.tallies.get_mut(key) {
-            tally.resets_at = at;
+        if let Some(mut counter) = self.tallies.get_mut(key) {
+            counter.tally.resets_at = at;
+            counter.locked = true;
         }
         Ok(())
     }
@@ -102,7 +163,7 @@ impl CounterStore for MemoryCounters {
     }
 
     async fn sweep(&self, now: DateTime<Utc>) -> Result<(), StoreError> {
-        self.tallies.retain(|_, tally| tally.resets_at > now);
+        self.tallies.retain(|_, c| c.tally.resets_at > now);
         Ok(())
     }
 }
@@ -138,6 +199,46 @@ mod tests {
                 .count,
             1
         );
+    }
+
+    #[tokio::test]
+    async fn a_full_store_evicts_light_counters_but_never_a_lockout() {
+        let c = MemoryCounters::with_capacity(16);
+        let now = Utc::now();
+        let w = Duration::from_secs(900);
+        for _ in 0..5 {
+            c.hit("locked", w, now).await.unwrap();
+        }
+        c.reset_at("locked", now + chrono::TimeDelta::seconds(900))
+            .await
+            .unwrap();
+        for _ in 0..3 {
+            c.hit("heavy", w, now).await.unwrap();
+        }
+        for n in 0..200 {
+            c.hit(&format!("flood{n}"), w, now).await.unwrap();
+            assert!(c.len() <= 16, "{} counters held", c.len());
+        }
+        assert_eq!(c.hit("locked", w, now).await.unwrap().count, 6);
+        assert_eq!(c.hit("heavy", w, now).await.unwrap().count, 4);
+    }
+
+    #[tokio::test]
+    async fn a_store_full_of_lockouts_refuses_new_keys_instead_of_forgetting() {
+        let c = MemoryCounters::with_capacity(4);
+        let now = Utc::now();
+        let w = Duration::from_secs(900);
+        for n in 0..4 {
+            let key = format!("locked{n}");
+            c.hit(&key, w, now).await.unwrap();
+            c.reset_at(&key, now + chrono::TimeDelta::seconds(900))
+                .await
+                .unwrap();
+        }
+        assert!(c.hit("new", w, now).await.is_err());
+        // Once the lockouts end, there is room again.
+        let later = now + chrono::TimeDelta::seconds(900);
+        assert_eq!(c.hit("new", w, later).await.unwrap().count, 1);
     }
 
     #[tokio::test]

@@ -1,16 +1,36 @@
-//! The counting side of the flows: login lockouts, the per-address code budget and the
-//! mail throttle, all kept in the [`CounterStore`](super::counters::CounterStore).
+//! The counting side of the flows: login lockouts, the code budgets and the mail throttle,
+//! kept in the [`CounterStore`](super::counters::CounterStore). What the counts mean is
+//! decided in [`decide`](super::decide).
 
+use std::net::IpAddr;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
 use super::counters::Tally;
-use super::delta;
-use super::otp::{Code, CodeCheck, Purpose, Registration};
+use super::decide::{lockout_after_failure, per_client_mail_share, refused_until, retry_after};
+use super::otp::{Attempt, Code, CodeCheck, Purpose};
 use super::policy::Limit;
 use super::service::{Auth, AuthError};
 use super::types::UserEmail;
+
+/// The kinds of email a client can ask for; each has its own cooldown per address.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum MailKind {
+    /// Register and resend: a verification code (or, for a verified address, a notice).
+    Verification,
+    /// Forgot password: a reset code.
+    Reset,
+}
+
+impl MailKind {
+    fn key(self) -> &'static str {
+        match self {
+            MailKind::Verification => "verification",
+            MailKind::Reset => "reset",
+        }
+    }
+}
 
 impl Auth {
     /// Counts one attempt under each key. If any key is past its limit the attempt is refused
@@ -20,86 +40,134 @@ impl Auth {
         guards: &[(String, Limit)],
         now: DateTime<Utc>,
     ) -> Result<Vec<Tally>, AuthError> {
-        let mut tallies = Vec::with_capacity(guards.len());
+        let mut counted = Vec::with_capacity(guards.len());
         for (key, limit) in guards {
-            tallies.push(self.counters.hit(key, limit.window, now).await?);
-        }
-        let retry_at = guards
-            .iter()
-            .zip(&tallies)
-            .filter(|((_, limit), tally)| tally.count > limit.max)
-            .map(|(_, tally)| tally.resets_at)
-            .max();
-        let Some(retry_at) = retry_at else {
-            return Ok(tallies);
-        };
-        for ((key, limit), tally) in guards.iter().zip(&tallies) {
-            if tally.count <= limit.max {
-                self.counters.unhit(key, now).await?;
+            match self.counters.hit(key, limit.window, now).await {
+                Ok(tally) => counted.push((tally, *limit)),
+                Err(e) => {
+                    self.take_back(guards.iter().take(counted.len()), now).await;
+                    return Err(e.into());
+                }
             }
         }
-        Err(too_many(retry_at, now))
+        let Some(until) = refused_until(&counted) else {
+            return Ok(counted.into_iter().map(|(tally, _)| tally).collect());
+        };
+        let within = guards
+            .iter()
+            .zip(&counted)
+            .filter(|(_, (tally, limit))| tally.count <= limit.max)
+            .map(|(guard, _)| guard);
+        self.take_back(within, now).await;
+        Err(too_many(until, now))
     }
 
-    /// Checks a code. Every try also counts against a budget per address and purpose that
-    /// survives new codes, so asking for another code does not buy more guesses.
+    /// Takes one count back from each key (best effort: the count ends with its window anyway).
+    async fn take_back<'a>(
+        &self,
+        guards: impl Iterator<Item = &'a (String, Limit)>,
+        now: DateTime<Utc>,
+    ) {
+        for (key, _) in guards {
+            if let Err(e) = self.counters.unhit(key, now).await {
+                tracing::warn!(error = %e, "a count could not be taken back");
+            }
+        }
+    }
+
+    /// Checks a code tried by `client`. Each client has its own tries at each code and its own
+    /// budget per address and purpose that survives new codes; all clients together can burn
+    /// a code (see [`judge_code`](super::decide::judge_code)).
     pub(super) async fn use_code(
         &self,
         purpose: Purpose,
         email: &UserEmail,
         code: &Code,
-    ) -> Result<Option<Registration>, AuthError> {
+        client: IpAddr,
+    ) -> Result<(), AuthError> {
         let now = self.clock.now();
-        let budget = self.settings.code_limits.wrong_codes_per_email;
-        let key = format!("code:{purpose:?}:{email}");
+        let limits = self.settings.code_limits;
+        let budget = limits.wrong_codes_per_client;
+        let key = format!("code:{purpose:?}:{email}|{client}");
         let tally = self.counters.hit(&key, budget.window, now).await?;
         if tally.count > budget.max {
             return Err(too_many(tally.resets_at, now));
         }
-        let max = self.settings.max_code_attempts;
-        match self.codes.check(purpose, email, code, max, now).await? {
-            CodeCheck::Accepted(registration) => {
+        let attempt = Attempt {
+            code,
+            client,
+            limits: limits.attempts,
+        };
+        match self.codes.check(purpose, email, attempt, now).await? {
+            CodeCheck::Accepted => {
                 self.counters.clear(&key).await?;
-                Ok(registration)
+                Ok(())
             }
-            CodeCheck::Rejected { .. } | CodeCheck::Burned | CodeCheck::Missing => {
-                if tally.count >= budget.max {
-                    self.counters
-                        .reset_at(&key, now + delta(budget.lockout))
-                        .await?;
+            CodeCheck::Rejected { .. }
+            | CodeCheck::Exhausted
+            | CodeCheck::Burned
+            | CodeCheck::Missing => {
+                if let Some(until) = lockout_after_failure(tally, budget, now) {
+                    self.counters.reset_at(&key, until).await?;
                 }
                 Err(AuthError::InvalidCode)
             }
         }
     }
 
-    /// The anti-bombing throttle: one email of a kind per address per cooldown, and a cap per
-    /// address per hour over all kinds.
-    pub(super) async fn may_mail(&self, kind: &str, email: &UserEmail) -> Result<bool, AuthError> {
+    /// The mail throttle, counted for every request that could send an email, before anything
+    /// depends on whether the address has an account: one request of a kind per address per
+    /// cooldown, and per hour a cap per address of which one client gets half. Past it the
+    /// request is refused (429), whatever the address's state.
+    pub(super) async fn throttle_mail(
+        &self,
+        kind: MailKind,
+        email: &UserEmail,
+        client: IpAddr,
+    ) -> Result<(), AuthError> {
         let now = self.clock.now();
         let limits = self.settings.code_limits;
-        let cooldown_key = format!("mail:cooldown:{kind}:{email}");
-        let cooldown = self.counters.hit(&cooldown_key, limits.mail_cooldown, now);
-        if cooldown.await?.count > 1 {
-            tracing::info!(kind, "email not sent: cooldown for the address");
-            return Ok(false);
+        let hour = Duration::from_secs(3600);
+        let guards = [
+            (
+                format!("mail:cooldown:{}:{email}", kind.key()),
+                Limit {
+                    max: 1,
+                    window: limits.mail_cooldown,
+                    lockout: limits.mail_cooldown,
+                },
+            ),
+            (
+                format!("mail:hour:{email}"),
+                Limit {
+                    max: limits.mails_per_hour,
+                    window: hour,
+                    lockout: hour,
+                },
+            ),
+            (
+                format!("mail:hour:{email}|{client}"),
+                Limit {
+                    max: per_client_mail_share(limits.mails_per_hour),
+                    window: hour,
+                    lockout: hour,
+                },
+            ),
+        ];
+        match self.count_attempts(&guards, now).await {
+            Ok(_) => Ok(()),
+            Err(AuthError::TooManyAttempts { retry_after }) => {
+                tracing::info!(kind = kind.key(), "email request refused by the throttle");
+                Err(AuthError::MailThrottled { retry_after })
+            }
+            Err(other) => Err(other),
         }
-        let hourly_key = format!("mail:hour:{email}");
-        let hourly = self
-            .counters
-            .hit(&hourly_key, Duration::from_secs(3600), now);
-        if hourly.await?.count > limits.mails_per_hour {
-            tracing::info!(kind, "email not sent: hourly cap for the address");
-            return Ok(false);
-        }
-        Ok(true)
     }
 }
 
-/// The refusal for a counter that resets at `resets_at`, rounded up to whole seconds.
-fn too_many(resets_at: DateTime<Utc>, now: DateTime<Utc>) -> AuthError {
-    let secs = (resets_at - now).num_seconds().max(1);
+/// The refusal for a counter that resets at `resets_at`.
+pub(super) fn too_many(resets_at: DateTime<Utc>, now: DateTime<Utc>) -> AuthError {
     AuthError::TooManyAttempts {
-        retry_after: Duration::from_secs(secs.unsigned_abs()),
+        retry_after: retry_after(resets_at, now),
     }
 }

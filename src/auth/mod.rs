@@ -2,6 +2,7 @@
 //! Nothing here knows about HTTP.
 
 pub mod counters;
+pub mod decide;
 mod limits;
 pub mod otp;
 pub mod password;
@@ -10,7 +11,7 @@ mod service;
 pub mod token;
 pub mod types;
 
-pub use service::{Auth, AuthError, AuthSettings, Login};
+pub use service::{Auth, AuthError, AuthSettings, Login, Verified};
 
 /// `N` random bytes from the CSPRNG, hex-encoded: unguessable, and safe in a URL, a cookie or SQL.
 pub(crate) fn random_hex<const N: usize>() -> String {

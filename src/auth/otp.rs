@@ -1,6 +1,8 @@
 //! One-time codes: 6 digits from a CSPRNG, kept in a [`CodeStore`] keyed by purpose and email.
 
 use std::fmt;
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -9,6 +11,7 @@ use rand::RngExt;
 use subtle::ConstantTimeEq;
 
 use super::StoreError;
+use super::decide::{CodeAttemptLimits, CodeVerdict, judge_code};
 use super::types::UserEmail;
 
 /// What a code is for; a verification code cannot reset a password.
@@ -53,44 +56,38 @@ impl fmt::Debug for Code {
     }
 }
 
-/// The registration a verification code was sent for: verifying with that code gives the
-/// account this name and password. So whoever registers an address first cannot own it
-/// after its real owner registers too and verifies with the code sent for that registration.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Registration {
-    pub name: String,
-    pub password_hash: String,
-}
-
-impl fmt::Debug for Registration {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Registration")
-            .field("name", &self.name)
-            .finish_non_exhaustive()
-    }
-}
-
-/// A code to store, with when it dies and what it was sent for.
+/// A code to store, with when it was made and when it dies.
 #[derive(Clone, Debug)]
 pub struct NewCode {
     pub code: Code,
+    pub issued_at: DateTime<Utc>,
     pub expires_at: DateTime<Utc>,
-    pub registration: Option<Registration>,
-    /// How long the registration is remembered after the code dies, for a resend.
-    pub registration_expires_at: DateTime<Utc>,
 }
 
 /// The result of checking a submitted code.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CodeCheck {
     /// Right code, in time: it is now used up.
-    Accepted(Option<Registration>),
-    /// Wrong code; the stored one survives for `remaining` more tries.
+    Accepted,
+    /// Wrong code; this client may try `remaining` more times.
     Rejected { remaining: u32 },
-    /// Wrong code and the last allowed try: the stored code is burned.
+    /// This client has used up its tries at the code; it stays good for others.
+    Exhausted,
+    /// Wrong code, and enough wrong tries from everyone: the stored code is burned.
     Burned,
     /// No live code for this purpose and address (never issued, used, replaced or expired).
     Missing,
+}
+
+impl From<CodeVerdict> for CodeCheck {
+    fn from(verdict: CodeVerdict) -> Self {
+        match verdict {
+            CodeVerdict::Accept => CodeCheck::Accepted,
+            CodeVerdict::Reject { remaining } => CodeCheck::Rejected { remaining },
+            CodeVerdict::Exhausted => CodeCheck::Exhausted,
+            CodeVerdict::Burn => CodeCheck::Burned,
+        }
+    }
 }
 
 /// Where codes live between "sent" and "used". Implementations must make each check atomic:
@@ -105,24 +102,15 @@ pub trait CodeStore: Send + Sync + 'static {
         code: NewCode,
     ) -> Result<(), StoreError>;
 
-    /// Checks `code`, counting a wrong try; `max_attempts` wrong tries burn the stored code.
+    /// Checks `code` as tried by `client`, counting a wrong try against the client and against
+    /// the code ([`judge_code`] decides).
     async fn check(
         &self,
         purpose: Purpose,
         email: &UserEmail,
-        code: &Code,
-        max_attempts: u32,
+        attempt: Attempt<'_>,
         now: DateTime<Utc>,
     ) -> Result<CodeCheck, StoreError>;
-
-    /// The registration the latest code for this address was sent for, while remembered
-    /// (it outlives the code, so a resend after expiry keeps the same registration).
-    async fn registration(
-        &self,
-        purpose: Purpose,
-        email: &UserEmail,
-        now: DateTime<Utc>,
-    ) -> Result<Option<Registration>, StoreError>;
 
     /// Drops what has expired so memory stays bounded (stores with native expiry do nothing).
     async fn sweep(&self, now: DateTime<Utc>) -> Result<(), StoreError>;
@@ -133,34 +121,75 @@ pub trait CodeStore: Send + Sync + 'static {
     }
 }
 
+/// One try at a code: what was typed, by whom, under which limits.
+#[derive(Clone, Copy, Debug)]
+pub struct Attempt<'a> {
+    pub code: &'a Code,
+    pub client: IpAddr,
+    pub limits: CodeAttemptLimits,
+}
+
 struct Stored {
     /// `None` once the code was burned.
     code: Option<Code>,
+    /// Order of issue, for evicting the oldest first.
+    sequence: u64,
     expires_at: DateTime<Utc>,
     failed: u32,
-    registration: Option<Registration>,
-    registration_expires_at: DateTime<Utc>,
+    /// Wrong tries per client; at most `limits.total` entries, since each holds one.
+    failed_by: Vec<(IpAddr, u32)>,
 }
 
-impl Stored {
-    fn gone(&self, now: DateTime<Utc>) -> bool {
-        self.expires_at.max(self.registration_expires_at) <= now
+/// The in-process store: codes live in this server's memory and die with it. It holds at most
+/// `max_entries` codes; when full, expired codes go first, then the oldest live ones (their
+/// owners can ask for a new code). Evicting a code never resets a budget: wrong tries are also
+/// counted per client and address in the counter store.
+pub struct MemoryCodeStore {
+    codes: DashMap<(Purpose, UserEmail), Stored>,
+    max_entries: usize,
+    issued: AtomicU64,
+}
+
+impl Default for MemoryCodeStore {
+    fn default() -> Self {
+        Self::with_capacity(DEFAULT_MAX_ENTRIES)
     }
 }
 
-/// The in-process store: codes live in this server's memory and die with it.
-#[derive(Default)]
-pub struct MemoryCodeStore {
-    codes: DashMap<(Purpose, UserEmail), Stored>,
-}
+/// The default cap of the in-process stores.
+pub const DEFAULT_MAX_ENTRIES: usize = 100_000;
 
 impl MemoryCodeStore {
+    pub fn with_capacity(max_entries: usize) -> Self {
+        Self {
+            codes: DashMap::new(),
+            max_entries: max_entries.max(1),
+            issued: AtomicU64::new(0),
+        }
+    }
+
     pub fn len(&self) -> usize {
         self.codes.len()
     }
 
     pub fn is_empty(&self) -> bool {
         self.codes.is_empty()
+    }
+
+    /// Frees room for one more code: expired ones first, then the oldest eighth of the rest.
+    fn make_room(&self, now: DateTime<Utc>) {
+        self.codes.retain(|_, stored| stored.expires_at > now);
+        if self.codes.len() < self.max_entries {
+            return;
+        }
+        let mut ages: Vec<u64> = self.codes.iter().map(|e| e.sequence).collect();
+        if ages.is_empty() {
+            return;
+        }
+        let evict = (self.max_entries / 8).clamp(1, ages.len());
+        let (_, cutoff, _) = ages.select_nth_unstable(evict - 1);
+        let cutoff = *cutoff;
+        self.codes.retain(|_, stored| stored.sequence > cutoff);
     }
 }
 
@@ -172,14 +201,18 @@ impl CodeStore for MemoryCodeStore {
         email: &UserEmail,
         new: NewCode,
     ) -> Result<(), StoreError> {
+        let key = (purpose, email.clone());
+        if self.codes.len() >= self.max_entries && !self.codes.contains_key(&key) {
+            self.make_room(new.issued_at);
+        }
         let stored = Stored {
             code: Some(new.code),
+            sequence: self.issued.fetch_add(1, Ordering::Relaxed),
             expires_at: new.expires_at,
             failed: 0,
-            registration: new.registration,
-            registration_expires_at: new.registration_expires_at,
+            failed_by: Vec::new(),
         };
-        self.codes.insert((purpose, email.clone()), stored);
+        self.codes.insert(key, stored);
         Ok(())
     }
 
@@ -187,8 +220,7 @@ impl CodeStore for MemoryCodeStore {
         &self,
         purpose: Purpose,
         email: &UserEmail,
-        code: &Code,
-        max_attempts: u32,
+        attempt: Attempt<'_>,
         now: DateTime<Utc>,
     ) -> Result<CodeCheck, StoreError> {
         use dashmap::Entry;
@@ -200,39 +232,37 @@ impl CodeStore for MemoryCodeStore {
         let Some(live) = stored.code.as_ref().filter(|_| stored.expires_at > now) else {
             return Ok(CodeCheck::Missing);
         };
-        if live.matches(code) {
-            let used = entry.remove();
-            return Ok(CodeCheck::Accepted(used.registration));
+        let matches = live.matches(attempt.code);
+        let mine = stored
+            .failed_by
+            .iter()
+            .find(|(ip, _)| *ip == attempt.client)
+            .map_or(0, |(_, n)| *n);
+        let verdict = judge_code(matches, mine, stored.failed, attempt.limits);
+        match verdict {
+            CodeVerdict::Accept => {
+                entry.remove();
+            }
+            // Out of tries before this one: refused without counting.
+            CodeVerdict::Exhausted if mine >= attempt.limits.per_client => {}
+            CodeVerdict::Burn => stored.code = None,
+            CodeVerdict::Reject { .. } | CodeVerdict::Exhausted => {
+                stored.failed += 1;
+                match stored
+                    .failed_by
+                    .iter_mut()
+                    .find(|(ip, _)| *ip == attempt.client)
+                {
+                    Some((_, n)) => *n += 1,
+                    None => stored.failed_by.push((attempt.client, 1)),
+                }
+            }
         }
-        stored.failed += 1;
-        if stored.failed >= max_attempts {
-            stored.code = None;
-            Ok(CodeCheck::Burned)
-        } else {
-            Ok(CodeCheck::Rejected {
-                remaining: max_attempts - stored.failed,
-            })
-        }
-    }
-
-    async fn registration(
-        &self,
-        purpose: Purpose,
-        email: &UserEmail,
-        now: DateTime<Utc>,
-    ) -> Result<Option<Registration>, StoreError> {
-        let Some(stored) = self.codes.get(&(purpose, email.clone())) else {
-            return Ok(None);
-        };
-        Ok(if stored.registration_expires_at > now {
-            stored.registration.clone()
-        } else {
-            None
-        })
+        Ok(verdict.into())
     }
 
     async fn sweep(&self, now: DateTime<Utc>) -> Result<(), StoreError> {
-        self.codes.retain(|_, stored| !stored.gone(now));
+        self.codes.retain(|_, stored| stored.expires_at > now);
         Ok(())
     }
 }
@@ -249,9 +279,21 @@ mod tests {
     fn new_code(code: &Code, now: DateTime<Utc>, minutes: i64) -> NewCode {
         NewCode {
             code: code.clone(),
+            issued_at: now,
             expires_at: now + TimeDelta::minutes(minutes),
-            registration: None,
-            registration_expires_at: now + TimeDelta::minutes(minutes),
+        }
+    }
+
+    const LIMITS: CodeAttemptLimits = CodeAttemptLimits {
+        per_client: 3,
+        total: 7,
+    };
+
+    fn try_code<'a>(code: &'a Code, client: [u8; 4]) -> Attempt<'a> {
+        Attempt {
+            code,
+            client: IpAddr::from(client),
+            limits: LIMITS,
         }
     }
 
@@ -272,16 +314,10 @@ mod tests {
             .put(Purpose::VerifyEmail, &email(), new_code(&code, now, 5))
             .await
             .unwrap();
-        let first = store
-            .check(Purpose::VerifyEmail, &email(), &code, 5, now)
-            .await
-            .unwrap();
-        assert_eq!(first, CodeCheck::Accepted(None));
-        let again = store
-            .check(Purpose::VerifyEmail, &email(), &code, 5, now)
-            .await
-            .unwrap();
-        assert_eq!(again, CodeCheck::Missing);
+        let ann = email();
+        let check = |c| store.check(Purpose::VerifyEmail, &ann, try_code(c, [1, 1, 1, 1]), now);
+        assert_eq!(check(&code).await.unwrap(), CodeCheck::Accepted);
+        assert_eq!(check(&code).await.unwrap(), CodeCheck::Missing);
     }
 
     #[tokio::test]
@@ -294,44 +330,139 @@ mod tests {
             .await
             .unwrap();
         let reset = store
-            .check(Purpose::ResetPassword, &email(), &code, 5, now)
+            .check(
+                Purpose::ResetPassword,
+                &email(),
+                try_code(&code, [1, 1, 1, 1]),
+                now,
+            )
             .await
             .unwrap();
         assert_eq!(reset, CodeCheck::Missing);
     }
 
     #[tokio::test]
-    async fn the_registration_outlives_its_code() {
+    async fn one_clients_wrong_tries_do_not_spoil_the_code_for_another() {
         let store = MemoryCodeStore::default();
         let now = Utc::now();
-        let code = Code::generate();
-        let registration = Registration {
-            name: "Ann".into(),
-            password_hash: "hash".into(),
-        };
-        let new = NewCode {
-            registration: Some(registration.clone()),
-            registration_expires_at: now + TimeDelta::hours(24),
-            ..new_code(&code, now, 5)
-        };
+        let code = Code::parse("123456").unwrap();
+        let wrong = Code::parse("654321").unwrap();
         store
-            .put(Purpose::VerifyEmail, &email(), new)
+            .put(Purpose::ResetPassword, &email(), new_code(&code, now, 5))
             .await
             .unwrap();
-        let later = now + TimeDelta::minutes(10);
-        let check = store
-            .check(Purpose::VerifyEmail, &email(), &code, 5, later)
+        let ann = email();
+        let check = |c, ip| store.check(Purpose::ResetPassword, &ann, try_code(c, ip), now);
+        assert_eq!(
+            check(&wrong, [6, 6, 6, 6]).await.unwrap(),
+            CodeCheck::Rejected { remaining: 2 }
+        );
+        assert_eq!(
+            check(&wrong, [6, 6, 6, 6]).await.unwrap(),
+            CodeCheck::Rejected { remaining: 1 }
+        );
+        assert_eq!(
+            check(&wrong, [6, 6, 6, 6]).await.unwrap(),
+            CodeCheck::Exhausted
+        );
+        // Out of tries: even the right code is refused to that client...
+        assert_eq!(
+            check(&code, [6, 6, 6, 6]).await.unwrap(),
+            CodeCheck::Exhausted
+        );
+        // ...and still good for the owner.
+        assert_eq!(
+            check(&code, [1, 2, 3, 4]).await.unwrap(),
+            CodeCheck::Accepted
+        );
+    }
+
+    #[tokio::test]
+    async fn wrong_tries_from_many_clients_burn_the_code() {
+        let store = MemoryCodeStore::default();
+        let now = Utc::now();
+        let code = Code::parse("123456").unwrap();
+        let wrong = Code::parse("654321").unwrap();
+        store
+            .put(Purpose::ResetPassword, &email(), new_code(&code, now, 5))
             .await
             .unwrap();
-        assert_eq!(check, CodeCheck::Missing);
-        let kept = store
-            .registration(Purpose::VerifyEmail, &email(), later)
+        let ann = email();
+        let check = |c, ip| store.check(Purpose::ResetPassword, &ann, try_code(c, ip), now);
+        for n in 0..6 {
+            assert_ne!(
+                check(&wrong, [10, 0, 0, n]).await.unwrap(),
+                CodeCheck::Burned
+            );
+        }
+        assert_eq!(
+            check(&wrong, [10, 0, 0, 99]).await.unwrap(),
+            CodeCheck::Burned
+        );
+        assert_eq!(
+            check(&code, [1, 2, 3, 4]).await.unwrap(),
+            CodeCheck::Missing
+        );
+    }
+
+    #[tokio::test]
+    async fn a_full_store_evicts_expired_then_the_oldest_codes_and_stays_within_its_cap() {
+        let store = MemoryCodeStore::with_capacity(16);
+        let now = Utc::now();
+        let first = Code::generate();
+        let first_email = UserEmail::parse("first@example.com").unwrap();
+        store
+            .put(Purpose::VerifyEmail, &first_email, new_code(&first, now, 5))
             .await
             .unwrap();
-        assert_eq!(kept, Some(registration));
-        store.sweep(later).await.unwrap();
+        for n in 0..100 {
+            let e = UserEmail::parse(&format!("u{n}@example.com")).unwrap();
+            store
+                .put(
+                    Purpose::VerifyEmail,
+                    &e,
+                    new_code(&Code::generate(), now, 5),
+                )
+                .await
+                .unwrap();
+            assert!(store.len() <= 16, "{} codes held", store.len());
+        }
+        let newest = Code::generate();
+        let newest_email = UserEmail::parse("newest@example.com").unwrap();
+        store
+            .put(
+                Purpose::VerifyEmail,
+                &newest_email,
+                new_code(&newest, now, 5),
+            )
+            .await
+            .unwrap();
+        let check = |e, c| store.check(Purpose::VerifyEmail, e, try_code(c, [1, 1, 1, 1]), now);
+        assert_eq!(
+            check(&first_email, &first).await.unwrap(),
+            CodeCheck::Missing
+        );
+        assert_eq!(
+            check(&newest_email, &newest).await.unwrap(),
+            CodeCheck::Accepted
+        );
+    }
+
+    #[tokio::test]
+    async fn the_sweep_drops_expired_codes() {
+        let store = MemoryCodeStore::default();
+        let now = Utc::now();
+        store
+            .put(
+                Purpose::VerifyEmail,
+                &email(),
+                new_code(&Code::generate(), now, 5),
+            )
+            .await
+            .unwrap();
+        store.sweep(now + TimeDelta::minutes(4)).await.unwrap();
         assert_eq!(store.len(), 1);
-        store.sweep(now + TimeDelta::hours(24)).await.unwrap();
+        store.sweep(now + TimeDelta::minutes(5)).await.unwrap();
         assert!(store.is_empty());
     }
 }

@@ -65,13 +65,15 @@ impl Passwords {
         hash_blocking(password.clone(), self.cost).await
     }
 
-    /// Checks `password` against `hash`, or against the dummy hash when there is no user,
-    /// so both paths cost one bcrypt verification. Returns false for the dummy.
+    /// Checks `password` against `hash`, or against the dummy hash when there is no user or
+    /// the account has no usable password, so every path costs one bcrypt verification.
+    /// Returns false for the dummy.
     pub async fn verify(
         &self,
         password: &Password,
         hash: Option<&str>,
     ) -> Result<bool, PasswordError> {
+        let hash = hash.filter(|h| h.starts_with("$2"));
         let known = hash.is_some();
         let target = hash.unwrap_or(&self.dummy_hash).to_owned();
         // bcrypt would compare only the first 72 bytes, so a longer attempt could match a
@@ -181,6 +183,13 @@ mod tests {
         let p = Passwords::new(4, HashLimits::default()).await.unwrap();
         let any = Password::attempt("whatever".into());
         assert!(!p.verify(&any, None).await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn an_account_without_a_usable_password_never_verifies() {
+        let p = Passwords::new(4, HashLimits::default()).await.unwrap();
+        let any = Password::attempt(String::new());
+        assert!(!p.verify(&any, Some("")).await.unwrap());
     }
 
     #[tokio::test]

@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use super::decide::CodeAttemptLimits;
 use super::types::{Invalid, Password, UserEmail};
 
 /// At most `max` events per `window`; reaching it holds the counter for `lockout`.
@@ -24,15 +25,19 @@ pub struct LoginLimits {
     pub per_account: Limit,
 }
 
-/// Limits on one-time codes and on the mail that carries them.
+/// Limits on one-time codes and on the mail that carries them (see AUTH_FLOW.md, "Security
+/// model"). Every budget that a stranger could use up is counted per client, so wrong guesses
+/// or requests from elsewhere cannot stop the owner.
 #[derive(Clone, Copy, Debug)]
 pub struct CodeLimits {
-    /// Wrong codes per address and purpose, across every code issued (a fresh code does not
-    /// refill the budget).
-    pub wrong_codes_per_email: Limit,
-    /// Minimum time between two emails of one kind to one address.
+    /// Wrong tries at one code, per client and from everyone.
+    pub attempts: CodeAttemptLimits,
+    /// Wrong codes per address, purpose and client, across every code issued (a fresh code
+    /// does not refill the budget).
+    pub wrong_codes_per_client: Limit,
+    /// Minimum time between two requests for an email of one kind to one address.
     pub mail_cooldown: Duration,
-    /// Emails per address per hour, all kinds but security notices.
+    /// Requests for email per address per hour, all kinds together; one client gets half.
     pub mails_per_hour: u32,
 }
 
@@ -62,13 +67,17 @@ impl Default for LoginLimits {
 impl Default for CodeLimits {
     fn default() -> Self {
         Self {
-            wrong_codes_per_email: Limit {
+            attempts: CodeAttemptLimits {
+                per_client: 5,
+                total: 50,
+            },
+            wrong_codes_per_client: Limit {
                 max: 10,
                 window: Duration::from_secs(3600),
                 lockout: Duration::from_secs(3600),
             },
             mail_cooldown: Duration::from_secs(60),
-            mails_per_hour: 5,
+            mails_per_hour: 6,
         }
     }
 }

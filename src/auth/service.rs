@@ -7,7 +7,9 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 
 use super::counters::CounterStore;
-use super::otp::{Code, CodeStore, NewCode, Purpose, Registration};
+use super::decide::lockout_after_failure;
+use super::limits::MailKind;
+use super::otp::{Code, CodeStore, NewCode, Purpose};
 use super::password::{PasswordError, Passwords};
 use super::policy::{CodeLimits, LoginLimits, PasswordPolicy};
 use super::token::{TokenError, Tokens};
@@ -17,16 +19,12 @@ use crate::clock::Clock;
 use crate::db::{self, Db, DbError};
 use crate::mail::{Email, Mailer, Message};
 
-/// How long a registration is remembered for a resend after its code has expired.
-const REGISTRATION_MEMORY: Duration = Duration::from_secs(24 * 3600);
-
 /// Lifetimes and limits the flows need.
 #[derive(Clone, Debug)]
 pub struct AuthSettings {
     pub session_ttl: Duration,
     pub verify_code_ttl: Duration,
     pub reset_code_ttl: Duration,
-    pub max_code_attempts: u32,
     pub login_limits: LoginLimits,
     pub code_limits: CodeLimits,
     pub password_policy: PasswordPolicy,
@@ -44,6 +42,8 @@ pub enum AuthError {
     NotAuthenticated,
     #[error("too many attempts; retry in {retry_after:?}")]
     TooManyAttempts { retry_after: Duration },
+    #[error("too many emails asked for this address; retry in {retry_after:?}")]
+    MailThrottled { retry_after: Duration },
     #[error("the password is not acceptable: {}", .0.message)]
     WeakPassword(Invalid),
     #[error("too many password checks at once")]
@@ -88,6 +88,15 @@ pub struct Login {
     pub expires_in: Duration,
 }
 
+/// A verified address: the user, and whether the password they registered with was set.
+#[derive(Debug)]
+pub struct Verified {
+    pub user: User,
+    /// False when several people registered the address with different passwords: none of
+    /// them was set, and a reset code went to the address instead.
+    pub password_set: bool,
+}
+
 /// Everything the flows need, built once at start-up.
 pub struct Auth {
     pub db: Db,
@@ -102,71 +111,110 @@ pub struct Auth {
 
 impl Auth {
     /// Creates an unverified account and mails a verification code. An address that is already
-    /// registered is never changed: its unverified owner gets a fresh code, its verified owner
-    /// a notice. The caller sees the same outcome either way.
+    /// registered is never taken over: its verified owner gets a notice; a pending one gets a
+    /// fresh code, and if this registration's password differs from the stored one, the
+    /// registration is marked contested (see [`Auth::verify_email`]). The caller sees the same
+    /// outcome, and waits for one bcrypt operation, either way.
     pub async fn register(
         &self,
         name: &UserName,
         email: &UserEmail,
         password: &Password,
+        client: IpAddr,
     ) -> Result<(), AuthError> {
         self.settings
             .password_policy
             .check(password, email, Some(name.as_str()))
             .map_err(AuthError::WeakPassword)?;
-        // Hash first, always, so a known address answers as slowly as a new one.
-        let hash = self.passwords.hash(password).await?;
+        self.throttle_mail(MailKind::Verification, email, client)
+            .await?;
         let now = self.clock.now();
-        let registration = Registration {
-            name: name.as_str().to_owned(),
-            password_hash: hash,
-        };
-        match db::users::insert(&self.db, name, email, &registration.password_hash, now).await {
-            Ok(()) => {}
-            Err(DbError::Duplicate) => {
-                let existing = db::users::find_by_email(&self.db, email).await?;
-                if existing.is_some_and(|u| u.is_verified) {
-                    if self.may_mail("registration_attempt", email).await? {
-                        self.send(email, Message::RegistrationAttempt).await;
+        match db::users::find_by_email(&self.db, email).await? {
+            None => {
+                let hash = self.passwords.hash(password).await?;
+                match db::users::insert(&self.db, name, email, &hash, now).await {
+                    Ok(()) => {}
+                    // Another registration of this address won the race: compete with it.
+                    Err(DbError::Duplicate) => {
+                        self.register_again(name, email, password, now).await?
                     }
-                    return Ok(());
+                    Err(e) => return Err(e.into()),
                 }
             }
-            Err(e) => return Err(e.into()),
+            Some(user) if user.is_verified => {
+                // The same bcrypt work as a new registration, so the answer takes as long.
+                self.passwords.hash(password).await?;
+                self.send(email, Message::RegistrationAttempt).await;
+                return Ok(());
+            }
+            Some(_) => self.register_again(name, email, password, now).await?,
         }
-        // The code carries this registration: only verifying with it applies this password.
-        self.send_code(Purpose::VerifyEmail, email, Some(registration))
-            .await
+        self.send_code(Purpose::VerifyEmail, email, now).await
     }
 
-    /// Checks a verification code and marks the address verified, with the name and password
-    /// of the registration the code was sent for.
-    pub async fn verify_email(&self, email: &UserEmail, code: &Code) -> Result<User, AuthError> {
-        let registration = self.use_code(Purpose::VerifyEmail, email, code).await?;
-        db::users::mark_verified(&self.db, email, registration.as_ref(), self.clock.now())
+    /// A further registration of a pending address: the same password (the same person, most
+    /// likely) changes nothing; a different one marks the registration contested, in the
+    /// database, so the rule holds across restarts and instances.
+    async fn register_again(
+        &self,
+        name: &UserName,
+        email: &UserEmail,
+        password: &Password,
+        now: DateTime<Utc>,
+    ) -> Result<(), AuthError> {
+        let Some(pending) = db::users::find_by_email(&self.db, email).await? else {
+            return Ok(());
+        };
+        let same = self
+            .passwords
+            .verify(password, Some(&pending.password_hash))
+            .await?;
+        db::users::record_registration(&self.db, email, name, !same, now).await?;
+        Ok(())
+    }
+
+    /// Checks a verification code and marks the address verified. If only one person registered
+    /// the address (or everyone who did gave the same password), that password is set. If
+    /// registrations with different passwords competed, nobody's password is set, since the
+    /// code cannot tell who is verifying: a reset code goes to the address at once, so its
+    /// owner chooses the password.
+    pub async fn verify_email(
+        &self,
+        email: &UserEmail,
+        code: &Code,
+        client: IpAddr,
+    ) -> Result<Verified, AuthError> {
+        self.use_code(Purpose::VerifyEmail, email, code, client)
+            .await?;
+        let now = self.clock.now();
+        let (user, password_set) = db::users::mark_verified(&self.db, email, now)
             .await?
-            .ok_or(AuthError::InvalidCode)
+            .ok_or(AuthError::InvalidCode)?;
+        if !password_set {
+            tracing::info!(
+                user_id = user.id,
+                "contested registration verified; reset code sent"
+            );
+            self.send_code(Purpose::ResetPassword, email, now).await?;
+        }
+        Ok(Verified { user, password_set })
     }
 
-    /// Sends a fresh verification code if the address has an unverified account. The code is
-    /// for the latest registration of the address (remembered for a day), else the stored one.
-    pub async fn resend_verification(&self, email: &UserEmail) -> Result<(), AuthError> {
+    /// Sends a fresh verification code if the address has an unverified account.
+    pub async fn resend_verification(
+        &self,
+        email: &UserEmail,
+        client: IpAddr,
+    ) -> Result<(), AuthError> {
+        self.throttle_mail(MailKind::Verification, email, client)
+            .await?;
         let Some(user) = db::users::find_by_email(&self.db, email).await? else {
             return Ok(());
         };
         if user.is_verified {
             return Ok(());
         }
-        let now = self.clock.now();
-        let remembered = self
-            .codes
-            .registration(Purpose::VerifyEmail, email, now)
-            .await?;
-        let registration = remembered.unwrap_or(Registration {
-            name: user.name,
-            password_hash: user.password_hash,
-        });
-        self.send_code(Purpose::VerifyEmail, email, Some(registration))
+        self.send_code(Purpose::VerifyEmail, email, user.registered_at)
             .await
     }
 
@@ -201,10 +249,8 @@ impl Auth {
             }
             Err(AuthError::InvalidCredentials) => {
                 for ((key, limit), tally) in guards.iter().zip(&tallies) {
-                    if tally.count >= limit.max {
-                        self.counters
-                            .reset_at(key, now + delta(limit.lockout))
-                            .await?;
+                    if let Some(until) = lockout_after_failure(*tally, *limit, now) {
+                        self.counters.reset_at(key, until).await?;
                     }
                 }
                 Err(AuthError::InvalidCredentials)
@@ -282,10 +328,17 @@ impl Auth {
         Ok(db::sessions::delete(&self.db, session_id).await?)
     }
 
-    /// Sends a reset code if the address has an account.
-    pub async fn forgot_password(&self, email: &UserEmail) -> Result<(), AuthError> {
+    /// Sends a reset code if the address has an account. The throttle is counted first, so
+    /// the answer does not depend on whether it has.
+    pub async fn forgot_password(
+        &self,
+        email: &UserEmail,
+        client: IpAddr,
+    ) -> Result<(), AuthError> {
+        self.throttle_mail(MailKind::Reset, email, client).await?;
         if db::users::find_by_email(&self.db, email).await?.is_some() {
-            self.send_code(Purpose::ResetPassword, email, None).await?;
+            self.send_code(Purpose::ResetPassword, email, self.clock.now())
+                .await?;
         }
         Ok(())
     }
@@ -297,6 +350,7 @@ impl Auth {
         email: &UserEmail,
         code: &Code,
         new_password: &Password,
+        client: IpAddr,
     ) -> Result<(), AuthError> {
         // Only what the client sent goes into the check: using the stored name would let a
         // 422 tell anyone which addresses have accounts.
@@ -306,7 +360,8 @@ impl Auth {
             .map_err(AuthError::WeakPassword)?;
         // Hash first: if the server is too busy to hash, the code is still unused for a retry.
         let hash = self.passwords.hash(new_password).await?;
-        self.use_code(Purpose::ResetPassword, email, code).await?;
+        self.use_code(Purpose::ResetPassword, email, code, client)
+            .await?;
         let user = db::users::find_by_email(&self.db, email)
             .await?
             .ok_or(AuthError::InvalidCode)?;
@@ -329,33 +384,34 @@ impl Auth {
         Ok(())
     }
 
-    /// Issues a code and mails it, unless the address was mailed too recently or too often:
-    /// then nothing is sent and the previous code stays valid.
+    /// Issues a code, replacing any earlier one of its purpose, and mails it. For a verification
+    /// code, `registered_at` is when the registration it confirms was made (the email says so).
+    /// The mail throttle was counted by the caller.
     async fn send_code(
         &self,
         purpose: Purpose,
         email: &UserEmail,
-        registration: Option<Registration>,
+        registered_at: DateTime<Utc>,
     ) -> Result<(), AuthError> {
-        let (kind, ttl) = match purpose {
-            Purpose::VerifyEmail => ("verification_code", self.settings.verify_code_ttl),
-            Purpose::ResetPassword => ("password_reset_code", self.settings.reset_code_ttl),
+        let ttl = match purpose {
+            Purpose::VerifyEmail => self.settings.verify_code_ttl,
+            Purpose::ResetPassword => self.settings.reset_code_ttl,
         };
-        if !self.may_mail(kind, email).await? {
-            return Ok(());
-        }
         let code = Code::generate();
         let now = self.clock.now();
         let new = NewCode {
             code: code.clone(),
+            issued_at: now,
             expires_at: now + delta(ttl),
-            registration,
-            registration_expires_at: now + delta(ttl.max(REGISTRATION_MEMORY)),
         };
         self.codes.put(purpose, email, new).await?;
         let ttl_minutes = ttl.as_secs().div_ceil(60);
         let message = match purpose {
-            Purpose::VerifyEmail => Message::VerificationCode { code, ttl_minutes },
+            Purpose::VerifyEmail => Message::VerificationCode {
+                code,
+                ttl_minutes,
+                registered_at,
+            },
             Purpose::ResetPassword => Message::PasswordResetCode { code, ttl_minutes },
         };
         self.send(email, message).await;

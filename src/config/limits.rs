@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use super::{ConfigError, bounded};
+use crate::auth::decide::CodeAttemptLimits;
 use crate::auth::policy::{CodeLimits, Limit, LoginLimits};
 
 /// A positive count that fits the rate limiter.
@@ -53,11 +54,30 @@ pub(super) fn code_limits(
     get: &impl Fn(&str) -> Option<String>,
 ) -> Result<CodeLimits, ConfigError> {
     let d = CodeLimits::default();
-    let max_wrong = d.wrong_codes_per_email.max;
+    let max_wrong = d.wrong_codes_per_client.max;
+    let per_client = bounded(
+        get,
+        "OTP_MAX_ATTEMPTS",
+        d.attempts.per_client.into(),
+        1..=20,
+    )? as u32;
+    let total = bounded(
+        get,
+        "OTP_MAX_ATTEMPTS_TOTAL",
+        d.attempts.total.into(),
+        1..=10_000,
+    )? as u32;
+    if total < per_client {
+        return Err(ConfigError::new(
+            "OTP_MAX_ATTEMPTS_TOTAL",
+            format!("must be at least OTP_MAX_ATTEMPTS ({per_client}), got {total}"),
+        ));
+    }
     Ok(CodeLimits {
-        wrong_codes_per_email: Limit {
+        attempts: CodeAttemptLimits { per_client, total },
+        wrong_codes_per_client: Limit {
             max: count(get, "OTP_MAX_FAILURES_PER_EMAIL", u64::from(max_wrong))?,
-            ..d.wrong_codes_per_email
+            ..d.wrong_codes_per_client
         },
         mail_cooldown: seconds(get, "EMAIL_COOLDOWN_SECONDS", d.mail_cooldown)?,
         mails_per_hour: count(get, "EMAIL_MAX_PER_HOUR", u64::from(d.mails_per_hour))?,

@@ -58,7 +58,6 @@ pub struct Config {
     pub cors_origins: Vec<String>,
     pub otp_verify_ttl: Duration,
     pub otp_reset_ttl: Duration,
-    pub otp_max_attempts: u32,
     pub app_env: AppEnv,
     /// Take client IPs from X-Real-IP / X-Forwarded-For: only behind a proxy that sets them.
     pub trust_proxy: bool,
@@ -80,6 +79,12 @@ pub struct Config {
     pub redis_url: Option<String>,
     /// Start of every Redis key, so several deployments (or tests) can share one Redis.
     pub redis_key_prefix: String,
+    /// Connections open at once; `None` derives it from the file-descriptor limit at start.
+    pub max_connections: Option<usize>,
+    /// Entries each in-process store (codes, counters, rate-limited clients) may hold.
+    pub memory_max_entries: usize,
+    /// Lets `APP_ENV=production` run with the console mailer (codes in the log, no email).
+    pub allow_console_email_in_production: bool,
 }
 
 /// A configuration value that cannot be used; the message names the variable.
@@ -99,7 +104,7 @@ impl ConfigError {
     }
 }
 
-/// Shortest JWT secret accepted in production: 256 bits, the HS256 key size.
+/// Shortest JWT secret accepted: 256 bits, the HS256 key size.
 pub const MIN_JWT_SECRET_BYTES: usize = 32;
 
 impl Default for Config {
@@ -121,7 +126,6 @@ impl Default for Config {
             ],
             otp_verify_ttl: Duration::from_secs(300),
             otp_reset_ttl: Duration::from_secs(600),
-            otp_max_attempts: 5,
             app_env: AppEnv::Development,
             trust_proxy: false,
             max_body_bytes: 16 * 1024,
@@ -137,6 +141,9 @@ impl Default for Config {
             app_name: "authd".into(),
             redis_url: None,
             redis_key_prefix: "authd:".into(),
+            max_connections: None,
+            memory_max_entries: 100_000,
+            allow_console_email_in_production: false,
         }
     }
 }
@@ -173,18 +180,25 @@ impl Config {
             }
         };
         let jwt_secret = get("JWT_SECRET").map(Secret::new);
-        if app_env == AppEnv::Production {
-            match &jwt_secret {
-                Some(s) if s.expose().len() >= MIN_JWT_SECRET_BYTES => {}
-                _ => {
-                    return Err(ConfigError::new(
-                        "JWT_SECRET",
-                        format!(
-                            "must be set to at least {MIN_JWT_SECRET_BYTES} bytes when APP_ENV=production"
-                        ),
-                    ));
-                }
+        match &jwt_secret {
+            Some(s) if s.expose().len() < MIN_JWT_SECRET_BYTES => {
+                return Err(ConfigError::new(
+                    "JWT_SECRET",
+                    format!(
+                        "must be at least {MIN_JWT_SECRET_BYTES} bytes (for example: openssl rand -hex 32), got {}",
+                        s.expose().len()
+                    ),
+                ));
             }
+            None if app_env == AppEnv::Production => {
+                return Err(ConfigError::new(
+                    "JWT_SECRET",
+                    format!(
+                        "must be set to at least {MIN_JWT_SECRET_BYTES} bytes when APP_ENV=production"
+                    ),
+                ));
+            }
+            _ => {}
         }
 
         let config = Self {
@@ -234,7 +248,6 @@ impl Config {
                 600,
                 10..=86_400,
             )?),
-            otp_max_attempts: bounded(&get, "OTP_MAX_ATTEMPTS", 5, 1..=20)? as u32,
             app_env,
             trust_proxy: parse(&get, "TRUST_PROXY", d.trust_proxy, "true or false")?,
             max_body_bytes: bounded(&get, "MAX_BODY_BYTES", 16 * 1024, 1024..=1024 * 1024)?
@@ -258,7 +271,33 @@ impl Config {
             app_name: get("APP_NAME").unwrap_or(d.app_name),
             redis_url: get("REDIS_URL"),
             redis_key_prefix: get("REDIS_KEY_PREFIX").unwrap_or(d.redis_key_prefix),
+            max_connections: match get("MAX_CONNECTIONS") {
+                None => None,
+                Some(_) => Some(bounded(&get, "MAX_CONNECTIONS", 0, 16..=1_000_000)? as usize),
+            },
+            memory_max_entries: bounded(
+                &get,
+                "MEMORY_MAX_ENTRIES",
+                d.memory_max_entries as u64,
+                100..=100_000_000,
+            )? as usize,
+            allow_console_email_in_production: parse(
+                &get,
+                "ALLOW_CONSOLE_EMAIL_IN_PRODUCTION",
+                false,
+                "true or false",
+            )?,
         };
+        if config.app_env == AppEnv::Production
+            && matches!(config.email, EmailTransport::Console)
+            && !config.allow_console_email_in_production
+        {
+            return Err(ConfigError::new(
+                "EMAIL_TRANSPORT",
+                "is console (codes written to the log, no email sent) with APP_ENV=production: \
+                 set EMAIL_TRANSPORT=smtp, or ALLOW_CONSOLE_EMAIL_IN_PRODUCTION=true if that is really meant",
+            ));
+        }
         if let Some(url) = &config.redis_url {
             if !(url.starts_with("redis://") || url.starts_with("rediss://")) {
                 return Err(ConfigError::new(
@@ -440,11 +479,12 @@ mod tests {
                 .var,
             "JWT_SECRET"
         );
-        let bad = [("REDIS_URL", "http://x"), ("JWT_SECRET", "s")];
+        let secret = "s".repeat(MIN_JWT_SECRET_BYTES);
+        let bad = [("REDIS_URL", "http://x"), ("JWT_SECRET", secret.as_str())];
         assert_eq!(from(&bad).unwrap_err().var, "REDIS_URL");
         let good = [
             ("REDIS_URL", "redis://127.0.0.1:6379/0"),
-            ("JWT_SECRET", "s"),
+            ("JWT_SECRET", secret.as_str()),
         ];
         assert_eq!(
             from(&good).unwrap().redis_url.as_deref(),
@@ -454,19 +494,53 @@ mod tests {
 
     #[test]
     fn production_refuses_a_missing_or_short_jwt_secret() {
+        let smtp = [
+            ("EMAIL_TRANSPORT", "smtp"),
+            ("SMTP_HOST", "mail"),
+            ("SMTP_FROM", "a@b.example"),
+        ];
+        let with = |extra: &[(&'static str, &str)]| {
+            let mut pairs: Vec<(&str, &str)> = smtp.to_vec();
+            pairs.push(("APP_ENV", "production"));
+            pairs.extend_from_slice(extra);
+            from(&pairs)
+        };
+        assert_eq!(with(&[]).unwrap_err().var, "JWT_SECRET");
         assert_eq!(
-            from(&[("APP_ENV", "production")]).unwrap_err().var,
+            with(&[("JWT_SECRET", "too-short")]).unwrap_err().var,
             "JWT_SECRET"
         );
-        let short = [("APP_ENV", "production"), ("JWT_SECRET", "too-short")];
-        assert_eq!(from(&short).unwrap_err().var, "JWT_SECRET");
         let long = "x".repeat(MIN_JWT_SECRET_BYTES);
-        assert!(from(&[("APP_ENV", "production"), ("JWT_SECRET", &long)]).is_ok());
+        assert!(with(&[("JWT_SECRET", &long)]).is_ok());
+    }
+
+    #[test]
+    fn a_short_jwt_secret_is_refused_in_every_environment() {
+        let short = "x".repeat(MIN_JWT_SECRET_BYTES - 1);
+        assert_eq!(
+            from(&[("JWT_SECRET", &short)]).unwrap_err().var,
+            "JWT_SECRET"
+        );
+        assert_eq!(from(&[("JWT_SECRET", "x")]).unwrap_err().var, "JWT_SECRET");
+        assert!(
+            from(&[]).unwrap().jwt_secret.is_none(),
+            "unset stays allowed in development"
+        );
+    }
+
+    #[test]
+    fn production_with_the_console_mailer_must_be_allowed_explicitly() {
+        let long = "x".repeat(MIN_JWT_SECRET_BYTES);
+        let base = [("APP_ENV", "production"), ("JWT_SECRET", long.as_str())];
+        assert_eq!(from(&base).unwrap_err().var, "EMAIL_TRANSPORT");
+        let mut allowed = base.to_vec();
+        allowed.push(("ALLOW_CONSOLE_EMAIL_IN_PRODUCTION", "true"));
+        assert!(from(&allowed).is_ok());
     }
 
     #[test]
     fn secrets_do_not_print() {
-        let c = from(&[("JWT_SECRET", "hunter2-hunter2")]).unwrap();
+        let c = from(&[("JWT_SECRET", "hunter2-hunter2-hunter2-hunter2-hunter2")]).unwrap();
         assert!(!format!("{c:?}").contains("hunter2"));
     }
 }

@@ -4,6 +4,7 @@
 //! runs it on whichever pool is in use. The backends differ only in `migrations/mysql`,
 //! `migrations/sqlite` and the connection set-up below.
 
+pub mod data;
 pub mod sessions;
 pub mod users;
 
@@ -56,6 +57,7 @@ impl From<sqlx::Error> for DbError {
     fn from(e: sqlx::Error) -> Self {
         match &e {
             sqlx::Error::Database(db) if db.is_unique_violation() => DbError::Duplicate,
+            sqlx::Error::Database(db) if schema_missing(db.as_ref()) => DbError::Unavailable(e),
             sqlx::Error::Io(_)
             | sqlx::Error::Tls(_)
             | sqlx::Error::PoolTimedOut
@@ -65,6 +67,21 @@ impl From<sqlx::Error> for DbError {
             _ => DbError::Other(e),
         }
     }
+}
+
+/// Whether the error says our database or its tables are gone (dropped while we run): an
+/// outage like a lost connection, not a bug. MySQL by error number; SQLite reports a missing
+/// table only as a generic error, so there the message is what tells.
+fn schema_missing(e: &dyn sqlx::error::DatabaseError) -> bool {
+    /// ER_BAD_DB_ERROR, ER_BAD_TABLE_ERROR, ER_NO_SUCH_TABLE.
+    const MYSQL_MISSING: [u16; 3] = [1049, 1051, 1146];
+    if let Some(mysql) = e.try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>() {
+        return MYSQL_MISSING.contains(&mysql.number());
+    }
+    if e.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some() {
+        return e.message().starts_with("no such table");
+    }
+    false
 }
 
 impl Db {
@@ -121,11 +138,12 @@ impl Db {
         Ok(())
     }
 
-    /// Answers whether the database takes a trivial query within `timeout`.
+    /// Answers whether the database takes a query on our own table within `timeout`: a
+    /// dropped database or table fails it, not only a lost connection.
     pub async fn ping(&self, timeout: Duration) -> bool {
-        let query = async {
-            with_pool!(self, pool => sqlx::query("SELECT 1").execute(pool).await.map(|_| ()))
-        };
+        const SQL: &str = "SELECT id FROM users WHERE id = 0";
+        let query =
+            async { with_pool!(self, pool => sqlx::query(SQL).execute(pool).await.map(|_| ())) };
         matches!(tokio::time::timeout(timeout, query).await, Ok(Ok(())))
     }
 

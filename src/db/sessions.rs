@@ -37,8 +37,8 @@ pub async fn find_user(
     user_id: i64,
     now: DateTime<Utc>,
 ) -> Result<Option<User>, DbError> {
-    const SQL: &str = "SELECT u.id, u.name, u.email, u.password_hash, u.is_verified, u.created_at \
-                       FROM sessions s JOIN users u ON u.id = s.user_id \
+    const SQL: &str = "SELECT u.id, u.name, u.email, u.password_hash, u.is_verified, u.created_at, \
+                       u.registered_at FROM sessions s JOIN users u ON u.id = s.user_id \
                        WHERE s.id = ? AND s.user_id = ? AND s.expires_at > ?";
     let record: Option<super::users::UserRecord> = with_pool!(db, pool => sqlx::query_as(SQL)
         .bind(session_id)

@@ -3,7 +3,6 @@
 use chrono::{DateTime, Utc};
 
 use super::{Db, DbError, with_pool};
-use crate::auth::otp::Registration;
 use crate::auth::types::{User, UserEmail, UserName};
 
 /// A user with the stored password hash, for the domain only; never serialized.
@@ -15,7 +14,13 @@ pub struct UserRecord {
     pub password_hash: String,
     pub is_verified: bool,
     pub created_at: DateTime<Utc>,
+    /// When the latest registration of a still-unverified address was made.
+    pub registered_at: DateTime<Utc>,
 }
+
+/// The stored hash of an account that has no usable password (a contested registration that
+/// was verified): no password matches it.
+pub const NO_PASSWORD: &str = "";
 
 impl UserRecord {
     pub fn into_user(self) -> User {
@@ -30,7 +35,7 @@ impl UserRecord {
 }
 
 pub async fn find_by_email(db: &Db, email: &UserEmail) -> Result<Option<UserRecord>, DbError> {
-    const SQL: &str = "SELECT id, name, email, password_hash, is_verified, created_at \
+    const SQL: &str = "SELECT id, name, email, password_hash, is_verified, created_at, registered_at \
                        FROM users WHERE email = ?";
     Ok(with_pool!(db, pool => sqlx::query_as(SQL).bind(email.as_str()).fetch_optional(pool).await)?)
 }
@@ -43,13 +48,14 @@ pub async fn insert(
     password_hash: &str,
     now: DateTime<Utc>,
 ) -> Result<(), DbError> {
-    const SQL: &str = "INSERT INTO users (name, email, password_hash, is_verified, created_at, updated_at) \
-                       VALUES (?, ?, ?, ?, ?, ?)";
+    const SQL: &str = "INSERT INTO users (name, email, password_hash, is_verified, created_at, updated_at, registered_at) \
+                       VALUES (?, ?, ?, ?, ?, ?, ?)";
     with_pool!(db, pool => sqlx::query(SQL)
         .bind(name.as_str())
         .bind(email.as_str())
         .bind(password_hash)
         .bind(false)
+        .bind(now)
         .bind(now)
         .bind(now)
         .execute(pool)
@@ -58,40 +64,68 @@ pub async fn insert(
     Ok(())
 }
 
-/// Marks the address verified and returns the user, or `None` if no such user exists. With a
-/// registration, a still-unverified account takes that registration's name and password: the
-/// one the verification code was sent for. A verified account is never changed here.
+/// Records a further registration of a still-unverified address. A `contested` one (another
+/// password) marks the address so that verifying it sets no password; the name stays only if
+/// the registrations agree on it, else it becomes the address's local part.
+pub async fn record_registration(
+    db: &Db,
+    email: &UserEmail,
+    name: &UserName,
+    contested: bool,
+    now: DateTime<Utc>,
+) -> Result<(), DbError> {
+    if contested {
+        const SQL: &str = "UPDATE users SET registration_contested = ?, \
+                           name = CASE WHEN name = ? THEN name ELSE ? END, \
+                           registered_at = ?, updated_at = ? WHERE email = ? AND is_verified = ?";
+        let local_part = email.as_str().split('@').next().unwrap_or_default();
+        with_pool!(db, pool => sqlx::query(SQL)
+            .bind(true)
+            .bind(name.as_str())
+            .bind(local_part)
+            .bind(now)
+            .bind(now)
+            .bind(email.as_str())
+            .bind(false)
+            .execute(pool)
+            .await
+            .map(|_| ()))?;
+    } else {
+        const SQL: &str = "UPDATE users SET registered_at = ?, updated_at = ? \
+                           WHERE email = ? AND is_verified = ?";
+        with_pool!(db, pool => sqlx::query(SQL)
+            .bind(now)
+            .bind(now)
+            .bind(email.as_str())
+            .bind(false)
+            .execute(pool)
+            .await
+            .map(|_| ()))?;
+    }
+    Ok(())
+}
+
+/// Marks the address verified and returns the user with whether it has a password, or `None`
+/// if no such user exists. A contested registration is verified with no usable password.
 pub async fn mark_verified(
     db: &Db,
     email: &UserEmail,
-    registration: Option<&Registration>,
     now: DateTime<Utc>,
-) -> Result<Option<User>, DbError> {
-    match registration {
-        Some(r) => {
-            const SQL: &str = "UPDATE users SET name = ?, password_hash = ?, is_verified = ?, updated_at = ? \
-                               WHERE email = ? AND is_verified = ?";
-            with_pool!(db, pool => sqlx::query(SQL)
-                .bind(&r.name)
-                .bind(&r.password_hash)
-                .bind(true)
-                .bind(now)
-                .bind(email.as_str())
-                .bind(false)
-                .execute(pool)
-                .await
-                .map(|_| ()))?;
-        }
-        None => {
-            const SQL: &str = "UPDATE users SET is_verified = ?, updated_at = ? WHERE email = ?";
-            with_pool!(db, pool => sqlx::query(SQL)
-                .bind(true)
-                .bind(now)
-                .bind(email.as_str())
-                .execute(pool)
-                .await
-                .map(|_| ()))?;
-        }
-    }
-    Ok(find_by_email(db, email).await?.map(UserRecord::into_user))
+) -> Result<Option<(User, bool)>, DbError> {
+    const SQL: &str = "UPDATE users SET is_verified = ?, \
+                       password_hash = CASE WHEN registration_contested THEN ? ELSE password_hash END, \
+                       updated_at = ? WHERE email = ? AND is_verified = ?";
+    with_pool!(db, pool => sqlx::query(SQL)
+        .bind(true)
+        .bind(NO_PASSWORD)
+        .bind(now)
+        .bind(email.as_str())
+        .bind(false)
+        .execute(pool)
+        .await
+        .map(|_| ()))?;
+    Ok(find_by_email(db, email).await?.map(|record| {
+        let has_password = record.password_hash != NO_PASSWORD;
+        (record.into_user(), has_password)
+    }))
 }

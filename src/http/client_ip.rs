@@ -1,11 +1,12 @@
 //! Who is asking: the client address that rate limits and lockouts count by.
 
 use std::net::{IpAddr, Ipv6Addr, SocketAddr};
+use std::sync::{Arc, Mutex};
 
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::HeaderMap;
 use axum::middleware::Next;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use tower_governor::GovernorError;
 use tower_governor::key_extractor::KeyExtractor;
 
@@ -14,14 +15,56 @@ use tower_governor::key_extractor::KeyExtractor;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct ClientIp(pub IpAddr);
 
+/// Who may be let in: how client addresses are found, and how many the rate limiters may track.
+///
+/// The limiters remember every client whose bucket is not full again. When they track
+/// `max_clients`, idle clients (full buckets: nothing to forget) are dropped at once; if that
+/// frees no room, every client that was active within one refill period is still being limited,
+/// and new requests are refused with 503 until buckets refill, rather than let through
+/// unlimited or forgetting what an active client has used.
+#[derive(Clone)]
+pub struct ClientGate {
+    trust_proxy: bool,
+    limiters: super::RateLimiters,
+    max_clients: usize,
+    /// Held while a purge runs, so a full gate purges once, not once per request.
+    purging: Arc<Mutex<()>>,
+}
+
+impl ClientGate {
+    pub fn new(trust_proxy: bool, limiters: super::RateLimiters, max_clients: usize) -> Self {
+        Self {
+            trust_proxy,
+            limiters,
+            max_clients,
+            purging: Arc::default(),
+        }
+    }
+
+    /// Whether the limiters have room, after forgetting idle clients if they were full.
+    fn has_room(&self) -> bool {
+        if self.limiters.tracked_clients() < self.max_clients {
+            return true;
+        }
+        if let Ok(_purging) = self.purging.try_lock() {
+            self.limiters.purge_idle();
+        }
+        self.limiters.tracked_clients() < self.max_clients
+    }
+}
+
 /// Puts a [`ClientIp`] in the request's extensions: the socket peer, or, only when
 /// `trust_proxy` is set, the address the proxy in front reports.
-pub async fn client_ip(State(trust_proxy): State<bool>, mut req: Request, next: Next) -> Response {
+pub async fn client_ip(State(gate): State<ClientGate>, mut req: Request, next: Next) -> Response {
+    if !gate.has_room() {
+        tracing::warn!("rate limiters full of active clients: request refused");
+        return super::error::ApiError::Crowded.into_response();
+    }
     let peer = req
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
         .map(|ConnectInfo(addr)| addr.ip());
-    let forwarded = if trust_proxy {
+    let forwarded = if gate.trust_proxy {
         from_proxy(req.headers())
     } else {
         None

@@ -65,6 +65,8 @@ pub enum ApiError {
     },
     #[error("too busy")]
     Busy,
+    #[error("too many clients at once")]
+    Crowded,
     #[error("service unavailable")]
     Unavailable,
     #[error("internal error")]
@@ -89,6 +91,11 @@ impl From<AuthError> for ApiError {
             AuthError::TooManyAttempts { retry_after } => ApiError::TooManyRequests {
                 retry_after_secs: retry_after.as_secs().max(1),
                 detail: "Too many attempts. Please wait before trying again.",
+            },
+            AuthError::MailThrottled { retry_after } => ApiError::TooManyRequests {
+                retry_after_secs: retry_after.as_secs().max(1),
+                detail: "Too many emails were asked for this address. No email was sent; \
+                         please wait before asking again.",
             },
             AuthError::WeakPassword(invalid) => ApiError::weak_password("password", invalid),
             AuthError::Busy => ApiError::Busy,
@@ -143,6 +150,11 @@ impl IntoResponse for ApiError {
             ApiError::Busy => retry_later(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "The server is busy checking other passwords. Please retry in a moment.",
+                1,
+            ),
+            ApiError::Crowded => retry_later(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "The server is serving too many clients at once. Please retry in a moment.",
                 1,
             ),
             ApiError::Unavailable => retry_later(

@@ -26,17 +26,20 @@ impl FromRequestParts<AppState> for CurrentUser {
     }
 }
 
-/// Every live session the request presents, through the Bearer header and the cookie alike:
-/// logout ends them all, so a stale header cannot leave the cookie's session open.
+/// Every live session the request presents, through the Bearer header and every session
+/// cookie alike: logout ends them all, so a stale header or a duplicate cookie cannot leave a
+/// session open that `/me` would accept from the same request.
 pub struct PresentedSessions(pub Vec<String>);
 
 impl FromRequestParts<AppState> for PresentedSessions {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let tokens = [bearer_token(parts), state.cookie.read(&parts.headers)];
+        let tokens = bearer_token(parts)
+            .into_iter()
+            .chain(state.cookie.tokens(&parts.headers));
         let mut sessions = Vec::new();
-        for token in tokens.into_iter().flatten() {
+        for token in tokens {
             match state.auth.authenticate(token).await {
                 Ok((_, session_id)) => sessions.push(session_id),
                 Err(AuthError::NotAuthenticated) => {}

@@ -45,6 +45,34 @@ pub async fn security_headers(State(hsts): State<bool>, req: Request, next: Next
     response
 }
 
+/// Gives every request an `x-request-id`, and echoes it on the response. A client's id is kept
+/// only if it is short and made of safe characters (`[A-Za-z0-9._-]{1,64}`); otherwise the
+/// server makes its own (128 random bits in hex): a raw id would be echoed to the client and
+/// written into every log line of the request, where a long or crafted one could bloat the log
+/// or forge fields.
+pub async fn request_id(mut req: Request, next: Next) -> Response {
+    let safe = |v: &HeaderValue| {
+        let bytes = v.as_bytes();
+        (1..=64).contains(&bytes.len())
+            && bytes
+                .iter()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+    };
+    let mut given = req.headers().get_all(super::REQUEST_ID).iter();
+    let id = match (given.next(), given.next()) {
+        (Some(only), None) if safe(only) => only.clone(),
+        _ => {
+            let made = HeaderValue::from_str(&format!("{:032x}", rand::random::<u128>()))
+                .unwrap_or_else(|_| HeaderValue::from_static("-"));
+            req.headers_mut().insert(super::REQUEST_ID, made.clone());
+            made
+        }
+    };
+    let mut response = next.run(req).await;
+    response.headers_mut().insert(super::REQUEST_ID, id);
+    response
+}
+
 /// Gives error responses produced outside our handlers (405 from the router, 408 from the
 /// timeout, 413 from the body limit) the same `{"detail"}` JSON body as ours.
 pub async fn json_errors(req: Request, next: Next) -> Response {

@@ -25,7 +25,6 @@ use tower_governor::governor::{GovernorConfigBuilder, SharedRateLimiter};
 use tower_governor::{GovernorError, GovernorLayer};
 use tower_http::LatencyUnit;
 use tower_http::cors::{AllowOrigin, CorsLayer};
-use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use utoipa::OpenApi;
@@ -66,6 +65,8 @@ pub struct HttpSettings {
     pub credential_rate: RateLimit,
     /// For every request.
     pub general_rate: RateLimit,
+    /// Clients the rate limiters may track at once (see [`client_ip::ClientGate`]).
+    pub max_clients: usize,
 }
 
 type IpLimiter = SharedRateLimiter<IpAddr, NoOpMiddleware>;
@@ -84,9 +85,9 @@ impl RateLimiters {
         }
     }
 
-    /// How many client addresses the limiters remember.
+    /// How many client addresses the busiest limiter remembers.
     pub fn tracked_clients(&self) -> usize {
-        self.0.iter().map(|l| l.len()).sum()
+        self.0.iter().map(|l| l.len()).max().unwrap_or(0)
     }
 }
 
@@ -115,9 +116,12 @@ pub fn router(state: AppState, settings: &HttpSettings) -> Option<(Router, RateL
         .with_state(state);
 
     let csrf = CsrfOrigins(Arc::new(settings.cors_origins.clone()));
+    let limiters = RateLimiters(vec![credential_limiter, general_limiter]);
+    let gate =
+        client_ip::ClientGate::new(settings.trust_proxy, limiters.clone(), settings.max_clients);
     // Listed outermost first: a request passes them top to bottom, its response bottom to top.
     let layers = ServiceBuilder::new()
-        .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+        .layer(axum_mw::from_fn(middleware::request_id))
         .layer(
             TraceLayer::new_for_http()
                 .make_span_with(|req: &Request| {
@@ -135,7 +139,6 @@ pub fn router(state: AppState, settings: &HttpSettings) -> Option<(Router, RateL
                         .latency_unit(LatencyUnit::Micros),
                 ),
         )
-        .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(axum_mw::from_fn_with_state(
             settings.cookie_secure,
             middleware::security_headers,
@@ -147,11 +150,7 @@ pub fn router(state: AppState, settings: &HttpSettings) -> Option<(Router, RateL
             settings.request_timeout,
         ))
         .layer(axum_mw::from_fn_with_state(csrf, middleware::csrf_guard))
-        .layer(axum_mw::from_fn_with_state(
-            settings.trust_proxy,
-            client_ip::client_ip,
-        ));
-    let limiters = RateLimiters(vec![credential_limiter, general_limiter]);
+        .layer(axum_mw::from_fn_with_state(gate, client_ip::client_ip));
     Some((api.layer(layers), limiters))
 }
 

@@ -12,6 +12,7 @@ pub use smtp::{RetryPolicy, SmtpMailer};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 
 use crate::auth::otp::Code;
 use crate::auth::types::UserEmail;
@@ -26,8 +27,13 @@ pub struct Email {
 /// What the server has to tell a user.
 #[derive(Clone, Debug)]
 pub enum Message {
-    /// The code that proves the address belongs to the person registering.
-    VerificationCode { code: Code, ttl_minutes: u64 },
+    /// The code that proves the address belongs to the person registering. It says when the
+    /// registration was made, never the name it gave (anyone can register anyone's address).
+    VerificationCode {
+        code: Code,
+        ttl_minutes: u64,
+        registered_at: DateTime<Utc>,
+    },
     /// The code that lets the owner of the address choose a new password.
     PasswordResetCode { code: Code, ttl_minutes: u64 },
     /// Someone tried to register an address that already has a verified account.

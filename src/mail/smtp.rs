@@ -231,7 +231,7 @@ impl Sender {
 
     fn build(&self, email: &Email) -> Result<lettre::Message, MailError> {
         let to: Mailbox =
-            email.to.as_str().parse().map_err(|e| {
+            email.to.to_ascii().parse().map_err(|e| {
                 MailError(format!("recipient not accepted by the SMTP library: {e}"))
             })?;
         let rendered = render(&email.message, &self.app_name);

@@ -1,7 +1,7 @@
 //! Message texts: the templates in `src/mail/templates/`, filled in for one message.
 //!
 //! Each `.txt` file starts with a `Subject:` line and a blank line; its `.html` twin is the
-//! HTML part. Placeholders are `{{app_name}}`, `{{code}}` and `{{minutes}}`.
+//! HTML part. Placeholders are `{{app_name}}`, `{{code}}`, `{{minutes}}` and `{{registered_at}}`.
 
 use super::Message;
 
@@ -38,17 +38,26 @@ fn sources(message: &Message) -> (&'static str, &'static str) {
 pub fn render(message: &Message, app_name: &str) -> Rendered {
     let (text_source, html_source) = sources(message);
     let (code, minutes) = match message {
-        Message::VerificationCode { code, ttl_minutes }
+        Message::VerificationCode {
+            code, ttl_minutes, ..
+        }
         | Message::PasswordResetCode { code, ttl_minutes } => {
             (code.expose().to_owned(), ttl_minutes.to_string())
         }
         Message::RegistrationAttempt | Message::PasswordChanged => (String::new(), String::new()),
+    };
+    let registered_at = match message {
+        Message::VerificationCode { registered_at, .. } => {
+            registered_at.format("%Y-%m-%d at %H:%M UTC").to_string()
+        }
+        _ => String::new(),
     };
     let fill = |source: &str, app_name: &str| {
         source
             .replace("{{app_name}}", app_name)
             .replace("{{code}}", &code)
             .replace("{{minutes}}", &minutes)
+            .replace("{{registered_at}}", &registered_at)
     };
     let text = fill(text_source, app_name);
     let (subject_line, body) = text.split_once("\n\n").unwrap_or(("", text.as_str()));
@@ -90,6 +99,7 @@ mod tests {
             Message::VerificationCode {
                 code: code.clone(),
                 ttl_minutes: 5,
+                registered_at: chrono::DateTime::from_timestamp(1_795_000_000, 0).unwrap(),
             },
             Message::PasswordResetCode {
                 code,
@@ -119,6 +129,13 @@ mod tests {
         assert!(r.text.contains("5 minutes") && r.html.contains("5 minutes"));
         let r = render(&all()[1], "Acme");
         assert!(r.text.contains("10 minutes"));
+    }
+
+    #[test]
+    fn the_verification_email_says_when_the_registration_was_made() {
+        let r = render(&all()[0], "Acme");
+        assert!(r.text.contains("on 2026-11-18 at 11:06 UTC"), "{}", r.text);
+        assert!(r.html.contains("on 2026-11-18 at 11:06 UTC"));
     }
 
     #[test]

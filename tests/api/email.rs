@@ -3,6 +3,7 @@
 use std::time::{Duration, Instant};
 
 use authd::auth::types::UserEmail;
+use authd::clock::Clock;
 use authd::mail::{Email, Mailer, Message, SmtpMailer};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -30,6 +31,28 @@ both_backends! {
         assert!(m.data.contains("expires in 5 minutes"));
         let verified = app.verify("ann@example.com", &m.code()).await;
         assert_eq!(verified.status(), StatusCode::OK);
+    }
+
+    async fn the_verification_email_says_when_but_never_repeats_the_name_given(backend: Backend) {
+        let smtp = SmtpServer::start().await;
+        let app = backend.spawn_smtp(smtp.addr.port(), |_| {}).await;
+        let name = "Call 555-0100 to claim your prize";
+        let body = json!({ "name": name, "email": "ann@example.com", "password": PASSWORD });
+        assert_eq!(app.post("/api/auth/register", body).await.status(), StatusCode::CREATED);
+        let mail = smtp.wait_for(1, WAIT).await;
+        let m = &mail[0];
+        assert!(!m.data.contains("555-0100") && !m.data.contains("prize"), "{}", m.data);
+        let registered = app.clock.now().format("on %Y-%m-%d at %H:%M UTC").to_string();
+        assert!(m.data.contains(&registered), "{registered} not in {}", m.data);
+    }
+
+    async fn an_internationalised_domain_is_delivered_to_its_a_label_form(backend: Backend) {
+        let smtp = SmtpServer::start().await;
+        let app = backend.spawn_smtp(smtp.addr.port(), |_| {}).await;
+        let body = json!({ "name": "Ann", "email": "ann@b\u{fc}cher.example", "password": PASSWORD });
+        assert_eq!(app.post("/api/auth/register", body).await.status(), StatusCode::CREATED);
+        let mail = smtp.wait_for(1, WAIT).await;
+        assert_eq!(mail[0].rcpt_to, ["ann@xn--bcher-kva.example"]);
     }
 
     async fn the_reset_email_code_resets_the_password_and_a_notice_follows(backend: Backend) {

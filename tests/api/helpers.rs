@@ -4,10 +4,12 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use authd::auth::otp::Code;
+use authd::auth::counters::CounterStore;
+use authd::auth::otp::{Code, CodeStore};
 use authd::clock::Clock;
 use authd::config::{Config, Secret, SmtpSettings, SmtpTls};
 use authd::db::Db;
+use authd::http::RateLimiters;
 use authd::mail::{Mailer, MemoryMailer, Message, RetryPolicy, SmtpMailer};
 use authd::shared_store::RedisStore;
 use authd::{Application, Parts};
@@ -120,15 +122,22 @@ impl Backend {
         let mut parts = Parts {
             mailer: with.mailer.unwrap_or_else(|| memory.clone()),
             clock: clock.clone(),
-            ..Parts::default()
+            ..Parts::in_process(&config)
         };
         if let Some(store) = with.store {
             parts.codes = store.clone();
             parts.counters = store;
         }
+        if let Some(codes) = with.codes {
+            parts.codes = codes;
+        }
+        if let Some(counters) = with.counters {
+            parts.counters = counters;
+        }
         let app = Application::build(config, parts).await.expect("app starts");
         let addr = app.local_addr().expect("bound address");
         let db = app.db();
+        let limiters = app.rate_limiters();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         tokio::spawn(app.run_until(async {
             let _ = stopped.await;
@@ -139,6 +148,7 @@ impl Backend {
             mailer: memory,
             clock,
             db,
+            limiters,
             database_url,
             _stop: stop,
             _scratch: scratch,
@@ -147,11 +157,13 @@ impl Backend {
     }
 }
 
-/// What a new instance shares with others; by default, nothing.
+/// What a new instance shares with others (or with the test); by default, nothing.
 #[derive(Default)]
 pub struct Shared {
     pub mailer: Option<Arc<dyn Mailer>>,
     pub store: Option<Arc<RedisStore>>,
+    pub codes: Option<Arc<dyn CodeStore>>,
+    pub counters: Option<Arc<dyn CounterStore>>,
     pub clock: Option<Arc<ManualClock>>,
     pub database_url: Option<String>,
     /// Redis keys this instance removes when it ends: (url, prefix).
@@ -268,6 +280,7 @@ pub struct TestApp {
     pub mailer: Arc<MemoryMailer>,
     pub clock: Arc<ManualClock>,
     pub db: Db,
+    pub limiters: RateLimiters,
     pub database_url: String,
     _stop: tokio::sync::oneshot::Sender<()>,
     _scratch: Scratch,
@@ -323,6 +336,12 @@ impl TestApp {
     pub async fn register(&self, email: &str) -> Response {
         let body = json!({ "name": "Test User", "email": email, "password": PASSWORD });
         self.post("/api/auth/register", body).await
+    }
+
+    /// Registers `email` with `password` from the client `ip` (needs `trust_proxy`).
+    pub async fn register_as(&self, ip: &str, email: &str, password: &str) -> Response {
+        let body = json!({ "name": "Test User", "email": email, "password": password });
+        self.post_as(ip, "/api/auth/register", body).await
     }
 
     /// The code in the newest message to `email`; panics if none carries one.

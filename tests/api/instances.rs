@@ -8,9 +8,12 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::helpers::{
-    Backend, PASSWORD, Shared, both_backends, redis_store, test_redis_url, wrong_code,
+    Backend, PASSWORD, Shared, TestApp, both_backends, redis_store, test_redis_url, wrong_code,
 };
 use crate::smtp_server::free_port;
+
+/// The JSON body of a request for an address.
+type BodyFor = fn(&str) -> Value;
 
 /// The Redis to share, or `None` (with the reason printed) when TEST_REDIS_URL is unset.
 fn redis() -> Option<String> {
@@ -33,7 +36,7 @@ both_backends! {
 
     async fn wrong_codes_split_across_instances_burn_the_code(backend: Backend) {
         let Some(url) = redis() else { return };
-        let (a, b) = backend.spawn_pair(&url, |c| c.otp_max_attempts = 4).await;
+        let (a, b) = backend.spawn_pair(&url, |c| c.code_limits.attempts.per_client = 4).await;
         a.register("ann@example.com").await;
         let code = a.last_code("ann@example.com");
         for app in [&a, &b, &a, &b] {
@@ -83,6 +86,106 @@ both_backends! {
             let mut statuses = [first.status(), second.status()];
             statuses.sort();
             assert_eq!(statuses, [StatusCode::OK, StatusCode::BAD_REQUEST], "{email}");
+        }
+    }
+
+    async fn an_owner_registering_through_another_instance_cannot_inherit_an_attackers_password(backend: Backend) {
+        let Some(url) = redis() else { return };
+        let (a, b) = backend.spawn_pair(&url, |c| c.trust_proxy = true).await;
+        let attacker = a.register_as("6.6.6.6", "victim@example.com", "purple kettle drums at dawn").await;
+        assert_eq!(attacker.status(), StatusCode::CREATED);
+        // The cooldown is shared: the owner is told to wait, not answered as if mailed.
+        let early = b.register_as("10.0.0.2", "victim@example.com", "velvet orchard tempest").await;
+        assert_eq!(early.status(), StatusCode::TOO_MANY_REQUESTS);
+        a.clock.advance(Duration::from_secs(61));
+        let owner = b.register_as("10.0.0.2", "victim@example.com", "velvet orchard tempest").await;
+        assert_eq!(owner.status(), StatusCode::CREATED);
+        let code = b.last_code("victim@example.com");
+        let verified = a.post_as("10.0.0.2", "/api/auth/verify-email", json!({ "email": "victim@example.com", "otp": code })).await;
+        let body: Value = verified.json().await.unwrap();
+        assert_eq!(body["password_set"], false, "{body}");
+        for password in ["purple kettle drums at dawn", "velvet orchard tempest"] {
+            assert_eq!(a.login_as("10.0.0.2", "victim@example.com", password).await.status(), StatusCode::UNAUTHORIZED);
+        }
+    }
+
+    async fn guesses_spread_over_instances_and_ips_do_not_stop_the_owners_code(backend: Backend) {
+        let Some(url) = redis() else { return };
+        let (a, b) = backend.spawn_pair(&url, |c| c.trust_proxy = true).await;
+        a.register_as("10.0.0.2", "ann@example.com", PASSWORD).await;
+        let code = a.last_code("ann@example.com");
+        for n in 0..3 {
+            let ip = format!("6.6.6.{n}");
+            for (i, app) in [&a, &b].into_iter().cycle().take(12).enumerate() {
+                let body = json!({ "email": "ann@example.com", "otp": wrong_code(&code) });
+                let response = app.post_as(&ip, "/api/auth/verify-email", body).await;
+                let expected = if i < 10 { StatusCode::BAD_REQUEST } else { StatusCode::TOO_MANY_REQUESTS };
+                assert_eq!(response.status(), expected, "guess {i} from {ip}");
+            }
+        }
+        // One of those IPs is out of tries at this code, even with the right one...
+        let right = json!({ "email": "ann@example.com", "otp": code });
+        assert_ne!(b.post_as("6.6.6.0", "/api/auth/verify-email", right.clone()).await.status(), StatusCode::OK);
+        // ...and the owner's own IP is not.
+        assert_eq!(b.post_as("10.0.0.2", "/api/auth/verify-email", right).await.status(), StatusCode::OK);
+    }
+
+    async fn one_ip_cannot_use_up_an_addresss_email_budget_across_instances(backend: Backend) {
+        let Some(url) = redis() else { return };
+        let (a, b) = backend.spawn_pair(&url, |c| c.trust_proxy = true).await;
+        a.verified_user("ann@example.com").await;
+        let forgot = json!({ "email": "ann@example.com" });
+        for (n, app) in [&a, &b].into_iter().cycle().take(6).enumerate() {
+            a.clock.advance(Duration::from_secs(61));
+            let response = app.post_as("6.6.6.6", "/api/auth/forgot-password", forgot.clone()).await;
+            let expected = if n < 3 { StatusCode::OK } else { StatusCode::TOO_MANY_REQUESTS };
+            assert_eq!(response.status(), expected, "request {n}");
+        }
+        a.clock.advance(Duration::from_secs(61));
+        let owner = b.post_as("10.0.0.2", "/api/auth/forgot-password", forgot).await;
+        assert_eq!(owner.status(), StatusCode::OK);
+        let resets = |app: &TestApp| app.mail_count("ann@example.com", |m| matches!(m, authd::mail::Message::PasswordResetCode { .. }));
+        assert_eq!(resets(&a) + resets(&b), 4, "three for the attacker's requests, one for the owner's");
+    }
+
+    async fn with_redis_down_known_and_unknown_addresses_get_the_same_answer(backend: Backend) {
+        let port = free_port();
+        let Some(redis_server) = OwnRedis::start(port) else {
+            eprintln!("skipped: redis-server is not installed");
+            return;
+        };
+        let url = format!("redis://127.0.0.1:{port}/0");
+        let store = std::sync::Arc::new(redis_store(&url, "authd_test_outage:"));
+        let a = backend.spawn_sharing(|_| {}, Shared { store: Some(store.clone()), ..Shared::default() }).await;
+        let b = backend
+            .spawn_sharing(|_| {}, Shared {
+                store: Some(store),
+                clock: Some(a.clock.clone()),
+                database_url: Some(a.database_url.clone()),
+                ..Shared::default()
+            })
+            .await;
+        a.verified_user("ann@example.com").await;
+        a.register("pending@example.com").await;
+        a.clock.advance(Duration::from_secs(3601));
+        drop(redis_server);
+        let requests: [(&str, BodyFor); 4] = [
+            ("/api/auth/forgot-password", |e| json!({ "email": e })),
+            ("/api/auth/resend-verification-otp", |e| json!({ "email": e })),
+            ("/api/auth/register", |e| json!({ "name": "Eve", "email": e, "password": PASSWORD })),
+            ("/api/auth/login", |e| json!({ "email": e, "password": PASSWORD })),
+        ];
+        for (path, body) in requests {
+            let mut answers = Vec::new();
+            for (app, email) in [(&a, "ann@example.com"), (&b, "pending@example.com"), (&a, "nobody@example.com"), (&b, "nobody@example.com")] {
+                let response = app.post(path, body(email)).await;
+                let status = response.status();
+                let mut answer: Value = response.json().await.unwrap();
+                answer["email"] = Value::Null;
+                answers.push((status, answer));
+            }
+            assert!(answers.windows(2).all(|w| w[0] == w[1]), "{path}: {answers:?}");
+            assert_eq!(answers[0].0, StatusCode::SERVICE_UNAVAILABLE, "{path}");
         }
     }
 

@@ -6,8 +6,11 @@
 
 mod helpers;
 
+mod addresses;
+mod binary;
 mod browser;
 mod bruteforce;
+mod connections;
 mod docs;
 mod e2e_browser;
 mod email;
@@ -15,6 +18,8 @@ mod enumeration;
 mod errors;
 mod instances;
 mod login;
+mod memory;
+mod outage;
 mod passwords;
 mod ratelimit;
 mod register;
@@ -22,5 +27,6 @@ mod reset;
 mod sessions;
 mod shedding;
 mod smtp_server;
+mod takeover;
 mod verify;
 mod webdriver;

@@ -13,9 +13,10 @@ both_backends! {
                 c.rate_limit_auth_per_minute = 1;
             })
             .await;
-        let body = json!({ "email": "ann@example.com" });
-        for _ in 0..3 {
-            let response = app.post("/api/auth/forgot-password", body.clone()).await;
+        // Different addresses, so only the rate limit (not the mail throttle) can refuse.
+        for n in 0..3 {
+            let body = json!({ "email": format!("ann{n}@example.com") });
+            let response = app.post("/api/auth/forgot-password", body).await;
             assert_eq!(response.status(), StatusCode::OK);
         }
         let refused = app.post("/api/auth/login", json!({ "email": "a@example.com", "password": "x" })).await;
@@ -29,12 +30,12 @@ both_backends! {
 
     async fn a_spoofed_forwarded_for_does_not_escape_the_limit(backend: Backend) {
         let app = backend.spawn_with(|c| c.rate_limit_auth_burst = 2).await;
-        let body = json!({ "email": "ann@example.com" });
-        for ip in ["10.0.0.1", "10.0.0.2"] {
-            let response = app.post_as(ip, "/api/auth/forgot-password", body.clone()).await;
+        let body = |n: u8| json!({ "email": format!("ann{n}@example.com") });
+        for (n, ip) in ["10.0.0.1", "10.0.0.2"].into_iter().enumerate() {
+            let response = app.post_as(ip, "/api/auth/forgot-password", body(n as u8)).await;
             assert_eq!(response.status(), StatusCode::OK);
         }
-        let third = app.post_as("10.0.0.3", "/api/auth/forgot-password", body).await;
+        let third = app.post_as("10.0.0.3", "/api/auth/forgot-password", body(3)).await;
         assert_eq!(third.status(), StatusCode::TOO_MANY_REQUESTS);
     }
 
@@ -45,14 +46,14 @@ both_backends! {
                 c.trust_proxy = true;
             })
             .await;
-        let body = json!({ "email": "ann@example.com" });
-        for _ in 0..2 {
-            let response = app.post_as("10.0.0.1", "/api/auth/forgot-password", body.clone()).await;
+        let body = |n: u8| json!({ "email": format!("ann{n}@example.com") });
+        for n in 0..2 {
+            let response = app.post_as("10.0.0.1", "/api/auth/forgot-password", body(n)).await;
             assert_eq!(response.status(), StatusCode::OK);
         }
-        let again = app.post_as("10.0.0.1", "/api/auth/forgot-password", body.clone()).await;
+        let again = app.post_as("10.0.0.1", "/api/auth/forgot-password", body(2)).await;
         assert_eq!(again.status(), StatusCode::TOO_MANY_REQUESTS);
-        let other = app.post_as("10.0.0.2", "/api/auth/forgot-password", body).await;
+        let other = app.post_as("10.0.0.2", "/api/auth/forgot-password", body(3)).await;
         assert_eq!(other.status(), StatusCode::OK);
     }
 

@@ -128,4 +128,39 @@ both_backends! {
         assert_eq!(response.status(), StatusCode::OK);
         assert_eq!(app.me_with_bearer(&cookie_token).await.status(), StatusCode::UNAUTHORIZED);
     }
+
+    async fn a_foreign_cookie_with_non_ascii_bytes_does_not_hide_the_session(backend: Backend) {
+        let app = backend.spawn().await;
+        let token = app.logged_in_user("ann@example.com").await;
+        let mut raw = b"lang=fran\xe7ais; theme=\xc3\xa9t\xc3\xa9; access_token=".to_vec();
+        raw.extend_from_slice(token.as_bytes());
+        let cookie = reqwest::header::HeaderValue::from_bytes(&raw).unwrap();
+        let bare = reqwest::Client::new();
+        let me = bare.get(app.url("/api/auth/me")).header("cookie", cookie.clone()).send().await.unwrap();
+        assert_eq!(me.status(), StatusCode::OK);
+        let logout = bare.post(app.url("/api/auth/logout")).header("cookie", cookie.clone()).send().await.unwrap();
+        assert_eq!(logout.status(), StatusCode::OK);
+        // The session /me accepted from that header is the one logout ended.
+        assert_eq!(app.me_with_bearer(&token).await.status(), StatusCode::UNAUTHORIZED);
+        let me = bare.get(app.url("/api/auth/me")).header("cookie", cookie).send().await.unwrap();
+        assert_eq!(me.status(), StatusCode::UNAUTHORIZED);
+    }
+
+    async fn logout_ends_every_session_cookie_a_request_carries(backend: Backend) {
+        let app = backend.spawn().await;
+        let first = app.logged_in_user("ann@example.com").await;
+        let second = app.login("ann@example.com", crate::helpers::PASSWORD).await;
+        let second: Value = second.json().await.unwrap();
+        let second = second["access_token"].as_str().unwrap().to_owned();
+        let both = format!("access_token={first}; access_token={second}");
+        let logout = reqwest::Client::new()
+            .post(app.url("/api/auth/logout"))
+            .header("cookie", both)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(logout.status(), StatusCode::OK);
+        assert_eq!(app.me_with_bearer(&first).await.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(app.me_with_bearer(&second).await.status(), StatusCode::UNAUTHORIZED);
+    }
 }

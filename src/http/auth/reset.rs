@@ -1,19 +1,21 @@
 //! Password reset by emailed code.
 
-use axum::Json;
 use axum::extract::State;
+use axum::{Extension, Json};
 
 use super::message;
 use super::schema::{EmailRequest, MessageBody, ResetRequest};
 use crate::auth::AuthError;
 use crate::http::AppState;
 use crate::http::body::JsonBody;
+use crate::http::client_ip::ClientIp;
 use crate::http::docs::responses::{BodyErrors, CrossSite, InvalidCode};
 use crate::http::error::ApiError;
 
 /// Forgot password: emails a reset code if the address has an account.
 ///
-/// Answers the same whether or not the account exists.
+/// Answers the same whether or not the account exists; past the mail throttle, 429 with
+/// Retry-After for every address alike.
 #[utoipa::path(
     post,
     path = "/forgot-password",
@@ -27,9 +29,10 @@ use crate::http::error::ApiError;
 )]
 pub async fn forgot_password(
     State(state): State<AppState>,
+    Extension(ClientIp(client)): Extension<ClientIp>,
     JsonBody(req): JsonBody<EmailRequest>,
 ) -> Result<Json<MessageBody>, ApiError> {
-    state.auth.forgot_password(&req.email).await?;
+    state.auth.forgot_password(&req.email, client).await?;
     Ok(message(
         "If an account exists for this address, a password reset code has been sent.",
     ))
@@ -52,11 +55,12 @@ pub async fn forgot_password(
 )]
 pub async fn reset_password(
     State(state): State<AppState>,
+    Extension(ClientIp(client)): Extension<ClientIp>,
     JsonBody(req): JsonBody<ResetRequest>,
 ) -> Result<Json<MessageBody>, ApiError> {
     state
         .auth
-        .reset_password(&req.email, &req.otp, &req.new_password)
+        .reset_password(&req.email, &req.otp, &req.new_password, client)
         .await
         .map_err(|e| match e {
             AuthError::WeakPassword(invalid) => ApiError::weak_password("new_password", invalid),

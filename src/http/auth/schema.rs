@@ -16,7 +16,7 @@ pub struct RegisterRequest {
     /// Display name; trimmed, 1 to 100 characters.
     #[schema(value_type = String, min_length = 1, max_length = 100)]
     pub name: UserName,
-    /// Trimmed and lower-cased before use.
+    /// Normalised before use: trimmed, lower-cased, the domain mapped by UTS-46.
     #[schema(value_type = String, format = Email, max_length = 254)]
     pub email: UserEmail,
     /// At least 8 characters and at most 72 bytes; not a common password, and not built from
@@ -142,7 +142,7 @@ pub struct MessageBody {
 #[derive(Serialize, ToSchema)]
 pub struct RegisterBody {
     pub message: String,
-    /// The address, as it was stored (trimmed, lower-cased).
+    /// The address, as it was stored (normalised).
     pub email: String,
 }
 
@@ -151,6 +151,9 @@ pub struct RegisterBody {
 pub struct VerifiedBody {
     pub message: String,
     pub user: User,
+    /// False when registrations with different passwords competed for the address: no password
+    /// was set, and a reset code was emailed to choose one.
+    pub password_set: bool,
 }
 
 /// A session was opened. The same token is also set as the HttpOnly session cookie.
