@@ -6,21 +6,17 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
+use secrecy::{ExposeSecret, SecretString};
 use tokio::net::TcpListener;
 
-use crate::auth::counters::{CounterStore, MemoryCounters};
-use crate::auth::otp::{CodeStore, MemoryCodeStore};
-use crate::auth::password::{PasswordError, Passwords};
-use crate::auth::token::Tokens;
-use crate::auth::{Auth, AuthSettings, StoreError};
-use crate::clock::{Clock, SystemClock};
-use crate::config::{AppEnv, Config, EmailTransport, Secret};
+use crate::auth::{Auth, Parts, PasswordError};
+use crate::clock::SystemClock;
+use crate::config::{AppEnv, Config, EmailTransport};
 use crate::db::{Db, DbError};
-use crate::http::cookie::SessionCookie;
-use crate::http::{self, AppState, HttpSettings, RateLimit, RateLimiters};
+use crate::http::{self, AppState, RateLimiters};
 use crate::mail::{ConsoleMailer, MailError, Mailer, RetryPolicy, SmtpMailer};
 use crate::serve::ServeLimits;
-use crate::shared_store::RedisStore;
+use crate::store::{MemoryCodeStore, MemoryCounters, RedisStore, StoreError};
 
 /// Longest a client may take to send its request line and headers (shorter if the whole
 /// request timeout is).
@@ -29,14 +25,6 @@ const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 const MAIL_DRAIN: Duration = Duration::from_secs(5);
 /// How often expired codes, counters, sessions and idle rate-limit keys are swept away.
 const SWEEP_INTERVAL: Duration = Duration::from_secs(60);
-
-/// The parts with more than one implementation, chosen once at start-up.
-pub struct Parts {
-    pub codes: Arc<dyn CodeStore>,
-    pub counters: Arc<dyn CounterStore>,
-    pub mailer: Arc<dyn Mailer>,
-    pub clock: Arc<dyn Clock>,
-}
 
 impl Default for Parts {
     /// In-process codes, console email, the system clock, with the default store caps.
@@ -49,9 +37,10 @@ impl Parts {
     /// In-process codes and counters (capped at `MEMORY_MAX_ENTRIES`), console email, the
     /// system clock.
     pub fn in_process(config: &Config) -> Self {
+        let cap = config.store.memory_max_entries;
         Self {
-            codes: Arc::new(MemoryCodeStore::with_capacity(config.memory_max_entries)),
-            counters: Arc::new(MemoryCounters::with_capacity(config.memory_max_entries)),
+            codes: Arc::new(MemoryCodeStore::with_capacity(cap)),
+            counters: Arc::new(MemoryCounters::with_capacity(cap)),
             mailer: Arc::new(ConsoleMailer),
             clock: Arc::new(SystemClock),
         }
@@ -60,7 +49,7 @@ impl Parts {
     /// The parts `config` asks for. Starts the SMTP delivery task when email goes over SMTP,
     /// so it needs a running Tokio runtime.
     pub fn for_config(config: &Config) -> Result<Self, StartError> {
-        let mailer: Arc<dyn Mailer> = match &config.email {
+        let mailer: Arc<dyn Mailer> = match &config.mail.transport {
             EmailTransport::Console => {
                 if config.app_env == AppEnv::Production {
                     tracing::warn!(
@@ -73,7 +62,7 @@ impl Parts {
             }
             EmailTransport::Smtp(settings) => Arc::new(SmtpMailer::start(
                 settings,
-                &config.app_name,
+                &config.mail.app_name,
                 RetryPolicy::default(),
             )?),
         };
@@ -81,12 +70,16 @@ impl Parts {
             mailer,
             ..Self::in_process(config)
         };
-        if let Some(url) = &config.redis_url {
-            let secret = config.jwt_secret.as_ref().ok_or(StartError::RedisSecret)?;
+        if let Some(redis) = &config.store.redis {
+            let secret = config
+                .auth
+                .jwt_secret
+                .as_ref()
+                .ok_or(StartError::RedisSecret)?;
             let store = Arc::new(RedisStore::new(
-                url,
-                &config.redis_key_prefix,
-                secret.expose().as_bytes(),
+                &redis.url,
+                &redis.key_prefix,
+                secret.expose_secret().as_bytes(),
             )?);
             parts.codes = store.clone();
             parts.counters = store;
@@ -127,63 +120,29 @@ pub struct Application {
 
 impl Application {
     pub async fn build(config: Config, parts: Parts) -> Result<Self, StartError> {
-        let db = Db::connect(&config.database_url, config.database_max_connections).await?;
+        let db = Db::connect(&config.db.url, config.db.max_connections).await?;
         crate::db::data::run_pending(&db, parts.clock.now()).await?;
         tracing::info!(backend = db.backend(), "database ready");
 
-        let secret = config.jwt_secret.clone().unwrap_or_else(|| {
+        let signing_key = config.auth.jwt_secret.clone().unwrap_or_else(|| {
             tracing::warn!(
                 "JWT_SECRET is not set: using a random secret for this run only. \
                  Every token dies when the server restarts. Set JWT_SECRET (32+ bytes) to keep sessions."
             );
-            Secret::new(crate::auth::random_hex::<32>())
+            SecretString::from(hex::encode(rand::random::<[u8; 32]>()))
         });
-        let auth = Arc::new(Auth {
-            db,
-            codes: parts.codes,
-            counters: parts.counters,
-            mailer: parts.mailer,
-            clock: parts.clock,
-            passwords: Passwords::new(config.bcrypt_cost, config.hash_limits).await?,
-            tokens: Tokens::new(&secret),
-            settings: AuthSettings {
-                session_ttl: config.jwt_expire,
-                verify_code_ttl: config.otp_verify_ttl,
-                reset_code_ttl: config.otp_reset_ttl,
-                login_limits: config.login_limits,
-                code_limits: config.code_limits,
-                password_policy: config.password_policy,
-            },
-        });
-        let state = AppState {
-            auth: auth.clone(),
-            cookie: SessionCookie::new(config.cookie_secure),
-        };
-        let settings = HttpSettings {
-            cors_origins: config.cors_origins.clone(),
-            cookie_secure: config.cookie_secure,
-            trust_proxy: config.trust_proxy,
-            max_body_bytes: config.max_body_bytes,
-            request_timeout: config.request_timeout,
-            credential_rate: RateLimit {
-                burst: config.rate_limit_auth_burst,
-                period: Duration::from_secs(60) / config.rate_limit_auth_per_minute.max(1),
-            },
-            max_clients: config.memory_max_entries,
-            general_rate: RateLimit {
-                burst: config.rate_limit_general_burst,
-                period: Duration::from_secs(1) / config.rate_limit_general_per_second.max(1),
-            },
-        };
-        let (router, limiters) = http::router(state, &settings).ok_or(StartError::RateLimit)?;
+        let auth = Arc::new(Auth::new(db, parts, config.auth, &signing_key).await?);
+        let state = AppState::new(auth.clone(), config.http.cookie_secure);
+        let (router, limiters) = http::router(state, &config.http).ok_or(StartError::RateLimit)?;
 
-        let addr = SocketAddr::new(config.host, config.port);
+        let addr = SocketAddr::new(config.server.host, config.server.port);
         let listener = TcpListener::bind(addr)
             .await
             .map_err(|source| StartError::Bind { addr, source })?;
         let serve_limits = ServeLimits {
-            header_timeout: HEADER_READ_TIMEOUT.min(config.request_timeout),
+            header_timeout: HEADER_READ_TIMEOUT.min(config.http.request_timeout),
             max_connections: config
+                .server
                 .max_connections
                 .unwrap_or_else(crate::serve::default_max_connections),
         };
@@ -209,7 +168,7 @@ impl Application {
 
     /// The database handle, for operators and tests that need to reach past the API.
     pub fn db(&self) -> Db {
-        self.auth.db.clone()
+        self.auth.db().clone()
     }
 
     /// Serves until `shutdown` completes, lets in-flight requests finish, then closes the pool.
@@ -217,8 +176,7 @@ impl Application {
         let sweeper = tokio::spawn(sweep_forever(self.auth.clone(), self.limiters.clone()));
         crate::serve::serve(self.listener, self.router, self.serve_limits, shutdown).await;
         sweeper.abort();
-        self.auth.mailer.shutdown(MAIL_DRAIN).await;
-        self.auth.db.close().await;
+        self.auth.shutdown(MAIL_DRAIN).await;
     }
 }
 

@@ -1,42 +1,85 @@
-//! The auth domain: who users are, how they prove it, and what each flow does.
-//! Nothing here knows about HTTP.
+//! The flows: what happens when someone registers, verifies, logs in, resets a password or ends
+//! a session, one file per capability, behind the small API of [`Auth`]. Nothing here knows
+//! about HTTP; the stores, the database and the mailer are reached through their traits and
+//! modules, and what the counts mean is decided in [`crate::limits`].
 
-pub mod counters;
-pub mod decide;
-mod limits;
-pub mod otp;
-pub mod password;
-pub mod policy;
-mod service;
-pub mod token;
-pub mod types;
+mod error;
+mod guard;
+mod health;
+mod login;
+mod mailing;
+mod passwords;
+mod registration;
+mod reset;
+mod sessions;
+mod tokens;
 
-pub use service::{Auth, AuthError, AuthSettings, Login, Verified};
+use std::sync::Arc;
 
-/// `N` random bytes from the CSPRNG, hex-encoded: unguessable, and safe in a URL, a cookie or SQL.
-pub(crate) fn random_hex<const N: usize>() -> String {
-    let bytes: [u8; N] = rand::random();
-    hex(&bytes)
+use secrecy::SecretString;
+
+pub use error::AuthError;
+pub use health::Health;
+pub use login::{LoginOutcome, SignedIn};
+pub use passwords::{PasswordError, Passwords};
+pub use registration::Verified;
+
+use crate::clock::Clock;
+use crate::config::AuthSettings;
+use crate::db::Db;
+use crate::mail::Mailer;
+use crate::store::{CodeStore, CounterStore};
+use tokens::Tokens;
+
+/// The parts of the flows that have more than one implementation, chosen once at start-up.
+pub struct Parts {
+    pub codes: Arc<dyn CodeStore>,
+    pub counters: Arc<dyn CounterStore>,
+    pub mailer: Arc<dyn Mailer>,
+    pub clock: Arc<dyn Clock>,
 }
 
-/// Lower-case hexadecimal of `bytes`.
-pub(crate) fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write;
-    bytes
-        .iter()
-        .fold(String::with_capacity(2 * bytes.len()), |mut s, b| {
-            let _ = write!(s, "{b:02x}");
-            s
+/// Everything the flows need, built once at start-up.
+pub struct Auth {
+    db: Db,
+    codes: Arc<dyn CodeStore>,
+    counters: Arc<dyn CounterStore>,
+    mailer: Arc<dyn Mailer>,
+    clock: Arc<dyn Clock>,
+    passwords: Passwords,
+    tokens: Tokens,
+    settings: AuthSettings,
+}
+
+impl Auth {
+    /// The flows over `db` and `parts`, signing session tokens with `signing_key`. Prepares
+    /// password hashing (one bcrypt hash for the timing equaliser).
+    pub async fn new(
+        db: Db,
+        parts: Parts,
+        settings: AuthSettings,
+        signing_key: &SecretString,
+    ) -> Result<Self, PasswordError> {
+        Ok(Self {
+            passwords: Passwords::new(settings.bcrypt_cost, settings.hash_limits).await?,
+            tokens: Tokens::new(signing_key),
+            db,
+            codes: parts.codes,
+            counters: parts.counters,
+            mailer: parts.mailer,
+            clock: parts.clock,
+            settings,
         })
-}
+    }
 
-/// A std duration as a chrono one, saturating instead of failing.
-pub(crate) fn delta(d: std::time::Duration) -> chrono::TimeDelta {
-    chrono::TimeDelta::from_std(d).unwrap_or(chrono::TimeDelta::MAX)
-}
+    /// The database, for operators and tests that need to reach past the API.
+    pub fn db(&self) -> &Db {
+        &self.db
+    }
 
-/// A shared store (codes, counters) could not be reached: the request is refused with a 503
-/// rather than let through unchecked.
-#[derive(Debug, thiserror::Error)]
-#[error("store unavailable: {0}")]
-pub struct StoreError(pub String);
+    /// Lets queued email go out for at most `within`, then closes the database pool.
+    pub async fn shutdown(&self, within: std::time::Duration) {
+        self.mailer.shutdown(within).await;
+        self.db.close().await;
+    }
+}

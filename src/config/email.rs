@@ -1,8 +1,10 @@
 //! The email settings: which transport, and for SMTP where and how to connect.
 
 use lettre::message::Mailbox;
+use secrecy::SecretString;
 
-use super::{ConfigError, Secret};
+use super::env::Env;
+use super::{AppEnv, ConfigError};
 
 /// How the SMTP connection is secured.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -20,7 +22,7 @@ pub struct SmtpSettings {
     pub host: String,
     pub port: u16,
     pub username: Option<String>,
-    pub password: Option<Secret>,
+    pub password: Option<SecretString>,
     pub from: Mailbox,
     pub tls: SmtpTls,
 }
@@ -33,24 +35,45 @@ pub enum EmailTransport {
     Smtp(SmtpSettings),
 }
 
-pub(super) fn email_transport(
-    get: &impl Fn(&str) -> Option<String>,
-) -> Result<EmailTransport, ConfigError> {
-    match get("EMAIL_TRANSPORT").as_deref() {
-        None | Some("console") => Ok(EmailTransport::Console),
-        Some("smtp") => smtp_settings(get).map(EmailTransport::Smtp),
-        Some(other) => Err(ConfigError::new(
-            "EMAIL_TRANSPORT",
-            format!("must be console or smtp, got {other:?}"),
-        )),
-    }
+/// How email is sent, and the product name it carries.
+#[derive(Clone, Debug)]
+pub struct MailSettings {
+    pub transport: EmailTransport,
+    /// The product name in email subjects and bodies.
+    pub app_name: String,
 }
 
-fn smtp_settings(get: &impl Fn(&str) -> Option<String>) -> Result<SmtpSettings, ConfigError> {
-    let required = |var: &'static str| {
-        get(var).ok_or_else(|| ConfigError::new(var, "must be set when EMAIL_TRANSPORT=smtp"))
+pub(super) fn mail_settings(env: &Env<'_>, app_env: AppEnv) -> Result<MailSettings, ConfigError> {
+    let transport = match env.get("EMAIL_TRANSPORT").as_deref() {
+        None | Some("console") => EmailTransport::Console,
+        Some("smtp") => EmailTransport::Smtp(smtp_settings(env)?),
+        Some(other) => {
+            return Err(ConfigError::new(
+                "EMAIL_TRANSPORT",
+                format!("must be console or smtp, got {other:?}"),
+            ));
+        }
     };
-    let tls = match get("SMTP_TLS").as_deref() {
+    let allowed = env.flag("ALLOW_CONSOLE_EMAIL_IN_PRODUCTION", false)?;
+    if app_env == AppEnv::Production && matches!(transport, EmailTransport::Console) && !allowed {
+        return Err(ConfigError::new(
+            "EMAIL_TRANSPORT",
+            "is console (codes written to the log, no email sent) with APP_ENV=production: \
+             set EMAIL_TRANSPORT=smtp, or ALLOW_CONSOLE_EMAIL_IN_PRODUCTION=true if that is really meant",
+        ));
+    }
+    Ok(MailSettings {
+        transport,
+        app_name: env.get("APP_NAME").unwrap_or_else(|| "authd".into()),
+    })
+}
+
+fn smtp_settings(env: &Env<'_>) -> Result<SmtpSettings, ConfigError> {
+    let required = |var: &'static str| {
+        env.get(var)
+            .ok_or_else(|| ConfigError::new(var, "must be set when EMAIL_TRANSPORT=smtp"))
+    };
+    let tls = match env.get("SMTP_TLS").as_deref() {
         None | Some("starttls") => SmtpTls::StartTls,
         Some("tls") => SmtpTls::Tls,
         Some("none") => SmtpTls::None,
@@ -66,7 +89,7 @@ fn smtp_settings(get: &impl Fn(&str) -> Option<String>) -> Result<SmtpSettings, 
         SmtpTls::Tls => 465,
         SmtpTls::None => 25,
     };
-    let port = match get("SMTP_PORT") {
+    let port = match env.get("SMTP_PORT") {
         None => default_port,
         Some(raw) => raw.parse().ok().filter(|p| *p != 0).ok_or_else(|| {
             ConfigError::new("SMTP_PORT", format!("must be a port number, got {raw:?}"))
@@ -79,8 +102,8 @@ fn smtp_settings(get: &impl Fn(&str) -> Option<String>) -> Result<SmtpSettings, 
             format!("must be an address like \"Acme <no-reply@acme.example>\", got {from_raw:?}"),
         )
     })?;
-    let username = get("SMTP_USERNAME");
-    let password = get("SMTP_PASSWORD").map(Secret::new);
+    let username = env.get("SMTP_USERNAME");
+    let password = env.get("SMTP_PASSWORD").map(SecretString::from);
     match (&username, &password) {
         (Some(_), None) => {
             return Err(ConfigError::new(

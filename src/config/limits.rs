@@ -1,41 +1,18 @@
-//! The limits' variables: login lockouts, code budgets and email throttles.
+//! The limits' variables: login lockouts, code budgets, the mail throttle and bcrypt's queue.
 
-use std::time::Duration;
+use super::ConfigError;
+use super::env::Env;
+use crate::limits::{CodeAttemptLimits, CodeLimits, HashLimits, Limit, LoginLimits};
 
-use super::{ConfigError, bounded};
-use crate::auth::decide::CodeAttemptLimits;
-use crate::auth::policy::{CodeLimits, Limit, LoginLimits};
+/// Windows and lockouts: one second to one week.
+const SECONDS: std::ops::RangeInclusive<u64> = 1..=7 * 86_400;
 
-/// A positive count that fits the rate limiter.
-pub(super) fn count(
-    get: &impl Fn(&str) -> Option<String>,
-    var: &'static str,
-    default: u64,
-) -> Result<u32, ConfigError> {
-    Ok(bounded(get, var, default, 1..=1_000_000)? as u32)
-}
-
-fn seconds(
-    get: &impl Fn(&str) -> Option<String>,
-    var: &'static str,
-    default: Duration,
-) -> Result<Duration, ConfigError> {
-    Ok(Duration::from_secs(bounded(
-        get,
-        var,
-        default.as_secs(),
-        1..=7 * 86_400,
-    )?))
-}
-
-pub(super) fn login_limits(
-    get: &impl Fn(&str) -> Option<String>,
-) -> Result<LoginLimits, ConfigError> {
+pub(super) fn login_limits(env: &Env<'_>) -> Result<LoginLimits, ConfigError> {
     let d = LoginLimits::default();
-    let lockout = seconds(get, "LOGIN_LOCKOUT_SECONDS", d.per_account_ip.lockout)?;
+    let lockout = env.seconds("LOGIN_LOCKOUT_SECONDS", d.per_account_ip.lockout, SECONDS)?;
     let limit = |var, default: Limit, lockout| -> Result<Limit, ConfigError> {
         Ok(Limit {
-            max: count(get, var, u64::from(default.max))?,
+            max: env.count(var, default.max)?,
             window: lockout,
             lockout,
         })
@@ -44,25 +21,20 @@ pub(super) fn login_limits(
         per_account_ip: limit("LOGIN_MAX_FAILURES", d.per_account_ip, lockout)?,
         per_ip: limit("LOGIN_MAX_FAILURES_PER_IP", d.per_ip, lockout)?,
         per_account: Limit {
-            lockout: seconds(get, "LOGIN_ACCOUNT_LOCKOUT_SECONDS", d.per_account.lockout)?,
+            lockout: env.seconds(
+                "LOGIN_ACCOUNT_LOCKOUT_SECONDS",
+                d.per_account.lockout,
+                SECONDS,
+            )?,
             ..limit("LOGIN_MAX_FAILURES_PER_ACCOUNT", d.per_account, lockout)?
         },
     })
 }
 
-pub(super) fn code_limits(
-    get: &impl Fn(&str) -> Option<String>,
-) -> Result<CodeLimits, ConfigError> {
+pub(super) fn code_limits(env: &Env<'_>) -> Result<CodeLimits, ConfigError> {
     let d = CodeLimits::default();
-    let max_wrong = d.wrong_codes_per_client.max;
-    let per_client = bounded(
-        get,
-        "OTP_MAX_ATTEMPTS",
-        d.attempts.per_client.into(),
-        1..=20,
-    )? as u32;
-    let total = bounded(
-        get,
+    let per_client = env.number("OTP_MAX_ATTEMPTS", d.attempts.per_client.into(), 1..=20)? as u32;
+    let total = env.number(
         "OTP_MAX_ATTEMPTS_TOTAL",
         d.attempts.total.into(),
         1..=10_000,
@@ -76,10 +48,18 @@ pub(super) fn code_limits(
     Ok(CodeLimits {
         attempts: CodeAttemptLimits { per_client, total },
         wrong_codes_per_client: Limit {
-            max: count(get, "OTP_MAX_FAILURES_PER_EMAIL", u64::from(max_wrong))?,
+            max: env.count("OTP_MAX_FAILURES_PER_EMAIL", d.wrong_codes_per_client.max)?,
             ..d.wrong_codes_per_client
         },
-        mail_cooldown: seconds(get, "EMAIL_COOLDOWN_SECONDS", d.mail_cooldown)?,
-        mails_per_hour: count(get, "EMAIL_MAX_PER_HOUR", u64::from(d.mails_per_hour))?,
+        mail_cooldown: env.seconds("EMAIL_COOLDOWN_SECONDS", d.mail_cooldown, SECONDS)?,
+        mails_per_hour: env.count("EMAIL_MAX_PER_HOUR", d.mails_per_hour)?,
+    })
+}
+
+pub(super) fn hash_limits(env: &Env<'_>) -> Result<HashLimits, ConfigError> {
+    let d = HashLimits::default();
+    Ok(HashLimits {
+        concurrent: env.number("BCRYPT_MAX_CONCURRENT", d.concurrent as u64, 1..=1024)? as usize,
+        queued: env.number("BCRYPT_MAX_QUEUE", d.queued as u64, 0..=100_000)? as usize,
     })
 }

@@ -5,9 +5,10 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
+use sqlx::QueryBuilder;
 
 use super::{Db, DbError, with_pool};
-use crate::auth::types::UserEmail;
+use crate::domain::UserEmail;
 
 /// Runs every data migration not yet applied.
 pub async fn run_pending(db: &Db, now: DateTime<Utc>) -> Result<(), DbError> {
@@ -76,27 +77,30 @@ fn plan(accounts: Vec<Account>) -> (Vec<Merge>, Vec<i64>) {
 /// that turn out to name one mailbox.
 async fn normalise_emails(db: &Db, now: DateTime<Utc>) -> Result<(), DbError> {
     const ALL: &str = "SELECT id, email, is_verified FROM users ORDER BY id";
-    const DELETE: &str = "DELETE FROM users WHERE id = ?";
-    const RENAME: &str = "UPDATE users SET email = ?, updated_at = ? WHERE id = ?";
-    const DONE: &str = "UPDATE data_migrations SET applied_at = ? WHERE name = 'normalise_emails'";
     let (merges, refused) = with_pool!(db, pool => async {
         let mut tx = pool.begin().await?;
         let accounts: Vec<Account> = sqlx::query_as(ALL).fetch_all(&mut *tx).await?;
         let (merges, refused) = plan(accounts);
         for merge in &merges {
             for id in &merge.drop {
-                sqlx::query(DELETE).bind(id).execute(&mut *tx).await?;
+                let mut delete = QueryBuilder::new("DELETE FROM users WHERE id = ");
+                delete.push_bind(*id);
+                delete.build().execute(&mut *tx).await?;
             }
             if merge.rename {
-                sqlx::query(RENAME)
-                    .bind(&merge.email)
-                    .bind(now)
-                    .bind(merge.keep)
-                    .execute(&mut *tx)
-                    .await?;
+                let mut rename = QueryBuilder::new("UPDATE users SET email = ");
+                rename
+                    .push_bind(merge.email.as_str())
+                    .push(", updated_at = ")
+                    .push_bind(now)
+                    .push(" WHERE id = ")
+                    .push_bind(merge.keep);
+                rename.build().execute(&mut *tx).await?;
             }
         }
-        sqlx::query(DONE).bind(now).execute(&mut *tx).await?;
+        let mut done = QueryBuilder::new("UPDATE data_migrations SET applied_at = ");
+        done.push_bind(now).push(" WHERE name = 'normalise_emails'");
+        done.build().execute(&mut *tx).await?;
         tx.commit().await?;
         Ok::<_, sqlx::Error>((merges, refused))
     }

@@ -1,8 +1,12 @@
-//! Storage: one pool, MySQL/MariaDB or SQLite chosen by the scheme of `DATABASE_URL`.
+//! The SQL store: users and sessions, on SQLite, MySQL/MariaDB or PostgreSQL, chosen by the
+//! scheme of `DATABASE_URL`.
 //!
-//! Every query is written once, with `?` placeholders both backends understand; [`with_pool!`]
-//! runs it on whichever pool is in use. The backends differ only in `migrations/mysql`,
-//! `migrations/sqlite` and the connection set-up below.
+//! Every statement is written once for the three backends with sqlx's `QueryBuilder`, whose
+//! `push_bind` writes each backend's placeholder (`?` or `$n`); [`with_pool!`] runs the same
+//! code on whichever pool is in use. What truly differs per backend is kept here and named:
+//! the migrations (`migrations/sqlite`, `migrations/mysql`, `migrations/postgres`), creating a
+//! missing database (MySQL also sets utf8mb4), the connection options, and which errors mean
+//! "the schema is gone".
 
 pub mod data;
 pub mod sessions;
@@ -13,6 +17,7 @@ use std::time::Duration;
 
 use sqlx::migrate::MigrateDatabase;
 use sqlx::mysql::{MySql, MySqlConnectOptions, MySqlPool, MySqlPoolOptions};
+use sqlx::postgres::{PgPool, PgPoolOptions, Postgres};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
@@ -25,14 +30,17 @@ const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
 #[derive(Clone, Debug)]
 pub enum Db {
     MySql(MySqlPool),
+    Postgres(PgPool),
     Sqlite(SqlitePool),
 }
 
-/// Runs the same expression against whichever pool `$db` holds; `$pool` names it inside.
+/// Runs the same code against whichever pool `$db` holds; `$pool` names it inside. The code
+/// is compiled once per backend, so a `QueryBuilder` in it writes that backend's placeholders.
 macro_rules! with_pool {
     ($db:expr, $pool:ident => $body:expr) => {
         match $db {
             $crate::db::Db::MySql($pool) => $body,
+            $crate::db::Db::Postgres($pool) => $body,
             $crate::db::Db::Sqlite($pool) => $body,
         }
     };
@@ -70,13 +78,18 @@ impl From<sqlx::Error> for DbError {
 }
 
 /// Whether the error says our database or its tables are gone (dropped while we run): an
-/// outage like a lost connection, not a bug. MySQL by error number; SQLite reports a missing
-/// table only as a generic error, so there the message is what tells.
+/// outage like a lost connection, not a bug. MySQL by error number, PostgreSQL by SQLSTATE;
+/// SQLite reports a missing table only as a generic error, so there the message is what tells.
 fn schema_missing(e: &dyn sqlx::error::DatabaseError) -> bool {
     /// ER_BAD_DB_ERROR, ER_BAD_TABLE_ERROR, ER_NO_SUCH_TABLE.
     const MYSQL_MISSING: [u16; 3] = [1049, 1051, 1146];
+    /// invalid_catalog_name, undefined_table.
+    const POSTGRES_MISSING: [&str; 2] = ["3D000", "42P01"];
     if let Some(mysql) = e.try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>() {
         return MYSQL_MISSING.contains(&mysql.number());
+    }
+    if let Some(postgres) = e.try_downcast_ref::<sqlx::postgres::PgDatabaseError>() {
+        return POSTGRES_MISSING.contains(&postgres.code());
     }
     if e.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some() {
         return e.message().starts_with("no such table");
@@ -89,6 +102,8 @@ impl Db {
     pub async fn connect(url: &str, max_connections: u32) -> Result<Self, DbError> {
         let db = if url.starts_with("mysql:") {
             Self::connect_mysql(url, max_connections).await?
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            Self::connect_postgres(url, max_connections).await?
         } else {
             Self::connect_sqlite(url, max_connections).await?
         };
@@ -115,6 +130,19 @@ impl Db {
         Ok(Db::MySql(pool))
     }
 
+    async fn connect_postgres(url: &str, max_connections: u32) -> Result<Self, DbError> {
+        if !Postgres::database_exists(url).await? {
+            Postgres::create_database(url).await?;
+            tracing::info!("created the PostgreSQL database");
+        }
+        let pool = PgPoolOptions::new()
+            .max_connections(max_connections)
+            .acquire_timeout(ACQUIRE_TIMEOUT)
+            .connect(url)
+            .await?;
+        Ok(Db::Postgres(pool))
+    }
+
     async fn connect_sqlite(url: &str, max_connections: u32) -> Result<Self, DbError> {
         let options = SqliteConnectOptions::from_str(url)?
             .create_if_missing(true)
@@ -133,6 +161,7 @@ impl Db {
     async fn migrate(&self) -> Result<(), DbError> {
         match self {
             Db::MySql(pool) => sqlx::migrate!("./migrations/mysql").run(pool).await?,
+            Db::Postgres(pool) => sqlx::migrate!("./migrations/postgres").run(pool).await?,
             Db::Sqlite(pool) => sqlx::migrate!("./migrations/sqlite").run(pool).await?,
         }
         Ok(())
@@ -154,6 +183,7 @@ impl Db {
     pub fn backend(&self) -> &'static str {
         match self {
             Db::MySql(_) => "mysql",
+            Db::Postgres(_) => "postgres",
             Db::Sqlite(_) => "sqlite",
         }
     }

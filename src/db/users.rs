@@ -1,11 +1,12 @@
 //! The `users` table.
 
 use chrono::{DateTime, Utc};
+use sqlx::QueryBuilder;
 
 use super::{Db, DbError, with_pool};
-use crate::auth::types::{User, UserEmail, UserName};
+use crate::domain::{User, UserEmail, UserId, UserName};
 
-/// A user with the stored password hash, for the domain only; never serialized.
+/// A user with the stored password hash, for the flows only; never serialized.
 #[derive(sqlx::FromRow)]
 pub struct UserRecord {
     pub id: i64,
@@ -22,10 +23,18 @@ pub struct UserRecord {
 /// was verified): no password matches it.
 pub const NO_PASSWORD: &str = "";
 
+/// The columns a [`UserRecord`] is read from.
+const RECORD: &str =
+    "SELECT id, name, email, password_hash, is_verified, created_at, registered_at FROM users";
+
 impl UserRecord {
+    pub fn user_id(&self) -> UserId {
+        UserId::new(self.id)
+    }
+
     pub fn into_user(self) -> User {
         User {
-            id: self.id,
+            id: UserId::new(self.id),
             name: self.name,
             email: self.email,
             is_verified: self.is_verified,
@@ -35,9 +44,11 @@ impl UserRecord {
 }
 
 pub async fn find_by_email(db: &Db, email: &UserEmail) -> Result<Option<UserRecord>, DbError> {
-    const SQL: &str = "SELECT id, name, email, password_hash, is_verified, created_at, registered_at \
-                       FROM users WHERE email = ?";
-    Ok(with_pool!(db, pool => sqlx::query_as(SQL).bind(email.as_str()).fetch_optional(pool).await)?)
+    Ok(with_pool!(db, pool => {
+        let mut q = QueryBuilder::new(RECORD);
+        q.push(" WHERE email = ").push_bind(email.as_str());
+        q.build_query_as().fetch_optional(pool).await
+    })?)
 }
 
 /// Inserts an unverified user; [`DbError::Duplicate`] when the email is taken.
@@ -48,19 +59,27 @@ pub async fn insert(
     password_hash: &str,
     now: DateTime<Utc>,
 ) -> Result<(), DbError> {
-    const SQL: &str = "INSERT INTO users (name, email, password_hash, is_verified, created_at, updated_at, registered_at) \
-                       VALUES (?, ?, ?, ?, ?, ?, ?)";
-    with_pool!(db, pool => sqlx::query(SQL)
-        .bind(name.as_str())
-        .bind(email.as_str())
-        .bind(password_hash)
-        .bind(false)
-        .bind(now)
-        .bind(now)
-        .bind(now)
-        .execute(pool)
-        .await
-        .map(|_| ()))?;
+    with_pool!(db, pool => {
+        let mut q = QueryBuilder::new(
+            "INSERT INTO users (name, email, password_hash, is_verified, created_at, updated_at, \
+             registered_at) VALUES (",
+        );
+        q.push_bind(name.as_str())
+            .push(", ")
+            .push_bind(email.as_str())
+            .push(", ")
+            .push_bind(password_hash)
+            .push(", ")
+            .push_bind(false)
+            .push(", ")
+            .push_bind(now)
+            .push(", ")
+            .push_bind(now)
+            .push(", ")
+            .push_bind(now)
+            .push(")");
+        q.build().execute(pool).await.map(|_| ())
+    })?;
     Ok(())
 }
 
@@ -74,34 +93,25 @@ pub async fn record_registration(
     contested: bool,
     now: DateTime<Utc>,
 ) -> Result<(), DbError> {
-    if contested {
-        const SQL: &str = "UPDATE users SET registration_contested = ?, \
-                           name = CASE WHEN name = ? THEN name ELSE ? END, \
-                           registered_at = ?, updated_at = ? WHERE email = ? AND is_verified = ?";
-        let local_part = email.as_str().split('@').next().unwrap_or_default();
-        with_pool!(db, pool => sqlx::query(SQL)
-            .bind(true)
-            .bind(name.as_str())
-            .bind(local_part)
-            .bind(now)
-            .bind(now)
-            .bind(email.as_str())
-            .bind(false)
-            .execute(pool)
-            .await
-            .map(|_| ()))?;
-    } else {
-        const SQL: &str = "UPDATE users SET registered_at = ?, updated_at = ? \
-                           WHERE email = ? AND is_verified = ?";
-        with_pool!(db, pool => sqlx::query(SQL)
-            .bind(now)
-            .bind(now)
-            .bind(email.as_str())
-            .bind(false)
-            .execute(pool)
-            .await
-            .map(|_| ()))?;
-    }
+    let local_part = email.as_str().split('@').next().unwrap_or_default();
+    with_pool!(db, pool => {
+        let mut q = QueryBuilder::new("UPDATE users SET registered_at = ");
+        q.push_bind(now).push(", updated_at = ").push_bind(now);
+        if contested {
+            q.push(", registration_contested = ")
+                .push_bind(true)
+                .push(", name = CASE WHEN name = ")
+                .push_bind(name.as_str())
+                .push(" THEN name ELSE ")
+                .push_bind(local_part)
+                .push(" END");
+        }
+        q.push(" WHERE email = ")
+            .push_bind(email.as_str())
+            .push(" AND is_verified = ")
+            .push_bind(false);
+        q.build().execute(pool).await.map(|_| ())
+    })?;
     Ok(())
 }
 
@@ -112,18 +122,19 @@ pub async fn mark_verified(
     email: &UserEmail,
     now: DateTime<Utc>,
 ) -> Result<Option<(User, bool)>, DbError> {
-    const SQL: &str = "UPDATE users SET is_verified = ?, \
-                       password_hash = CASE WHEN registration_contested THEN ? ELSE password_hash END, \
-                       updated_at = ? WHERE email = ? AND is_verified = ?";
-    with_pool!(db, pool => sqlx::query(SQL)
-        .bind(true)
-        .bind(NO_PASSWORD)
-        .bind(now)
-        .bind(email.as_str())
-        .bind(false)
-        .execute(pool)
-        .await
-        .map(|_| ()))?;
+    with_pool!(db, pool => {
+        let mut q = QueryBuilder::new("UPDATE users SET is_verified = ");
+        q.push_bind(true)
+            .push(", password_hash = CASE WHEN registration_contested THEN ")
+            .push_bind(NO_PASSWORD)
+            .push(" ELSE password_hash END, updated_at = ")
+            .push_bind(now)
+            .push(" WHERE email = ")
+            .push_bind(email.as_str())
+            .push(" AND is_verified = ")
+            .push_bind(false);
+        q.build().execute(pool).await.map(|_| ())
+    })?;
     Ok(find_by_email(db, email).await?.map(|record| {
         let has_password = record.password_hash != NO_PASSWORD;
         (record.into_user(), has_password)

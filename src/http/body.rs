@@ -7,7 +7,7 @@ use axum::http::{StatusCode, header};
 use serde_json::{Map, Value};
 
 use super::error::{ApiError, FieldError};
-use crate::auth::types::Invalid;
+use crate::domain::Invalid;
 
 /// A request type read field by field from a JSON object.
 pub trait FromJson: Sized {

@@ -10,7 +10,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::auth::AuthError;
-use crate::auth::types::Invalid;
+use crate::domain::Invalid;
 
 /// One invalid field, in FastAPI's shape: `{"loc": ["body", "email"], "msg": "...", "type": "..."}`.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq, ToSchema)]
@@ -80,10 +80,6 @@ impl From<AuthError> for ApiError {
         match e {
             AuthError::InvalidCredentials => ApiError::Unauthorized("Invalid email or password"),
             AuthError::NotAuthenticated => ApiError::Unauthorized(NOT_AUTHENTICATED),
-            AuthError::EmailNotVerified => ApiError::Status(
-                StatusCode::FORBIDDEN,
-                "Email not verified. Please verify your email before logging in.",
-            ),
             AuthError::InvalidCode => ApiError::Status(
                 StatusCode::BAD_REQUEST,
                 "Invalid or expired code. Check the latest email or request a new code.",

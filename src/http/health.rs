@@ -1,7 +1,5 @@
 //! `GET /health`: whether this instance can serve, for load balancers and uptime checks.
 
-use std::time::Duration;
-
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -26,8 +24,6 @@ pub struct HealthBody {
     pub redis: Option<&'static str>,
 }
 
-const DB_PING_TIMEOUT: Duration = Duration::from_secs(2);
-
 /// Health: whether this instance can serve, for load balancers and uptime checks.
 ///
 /// 503 when the database is unreachable. Email trouble (the latest delivery failed) or, with
@@ -44,11 +40,8 @@ const DB_PING_TIMEOUT: Duration = Duration::from_secs(2);
     )
 )]
 pub async fn health(State(state): State<AppState>) -> (StatusCode, Json<HealthBody>) {
-    let email = state.auth.mailer.status();
-    let (database_ok, redis) = tokio::join!(
-        state.auth.db.ping(DB_PING_TIMEOUT),
-        state.auth.codes.reachable()
-    );
+    let health = state.auth.health().await;
+    let (email, database_ok, redis) = (health.email, health.database, health.store);
     let degraded = email == DeliveryStatus::Degraded || redis == Some(false);
     let (code, status) = match (database_ok, degraded) {
         (false, _) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),

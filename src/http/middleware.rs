@@ -103,12 +103,7 @@ pub struct CsrfOrigins(pub std::sync::Arc<Vec<String>>);
 pub async fn csrf_guard(State(allowed): State<CsrfOrigins>, req: Request, next: Next) -> Response {
     use axum::http::Method;
     let safe = matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
-    let bearer = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split_once(' '))
-        .is_some_and(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"));
+    let bearer = super::extract::bearer(req.headers()).is_some();
     if safe || bearer {
         return next.run(req).await;
     }

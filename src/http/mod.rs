@@ -32,6 +32,8 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::auth::Auth;
+use crate::config::HttpSettings;
+use crate::limits::RateLimit;
 use client_ip::ClientIpKey;
 use cookie::SessionCookie;
 use error::{ApiError, detail_response};
@@ -40,33 +42,18 @@ use middleware::CsrfOrigins;
 /// What every handler can reach.
 #[derive(Clone)]
 pub struct AppState {
-    pub auth: Arc<Auth>,
-    pub cookie: SessionCookie,
+    auth: Arc<Auth>,
+    cookie: SessionCookie,
 }
 
-/// A token bucket per client IP: `burst` requests at once, then one every `period`.
-#[derive(Clone, Copy, Debug)]
-pub struct RateLimit {
-    pub burst: u32,
-    pub period: Duration,
-}
-
-/// Router-level settings that are not part of the auth domain.
-#[derive(Clone, Debug)]
-pub struct HttpSettings {
-    pub cors_origins: Vec<String>,
-    /// Also turns on Strict-Transport-Security: the deployment is HTTPS.
-    pub cookie_secure: bool,
-    /// Take the client IP from X-Real-IP / X-Forwarded-For (only behind a proxy that sets them).
-    pub trust_proxy: bool,
-    pub max_body_bytes: usize,
-    pub request_timeout: Duration,
-    /// For the endpoints that take credentials or send email.
-    pub credential_rate: RateLimit,
-    /// For every request.
-    pub general_rate: RateLimit,
-    /// Clients the rate limiters may track at once (see [`client_ip::ClientGate`]).
-    pub max_clients: usize,
+impl AppState {
+    /// The state over `auth`, with a `Secure` `__Host-` cookie when `cookie_secure`.
+    pub fn new(auth: Arc<Auth>, cookie_secure: bool) -> Self {
+        Self {
+            auth,
+            cookie: SessionCookie::new(cookie_secure),
+        }
+    }
 }
 
 type IpLimiter = SharedRateLimiter<IpAddr, NoOpMiddleware>;

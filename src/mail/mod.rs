@@ -14,8 +14,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-use crate::auth::otp::Code;
-use crate::auth::types::UserEmail;
+use crate::domain::Code;
+use crate::domain::UserEmail;
 
 /// One message to one address.
 #[derive(Clone, Debug)]

@@ -16,6 +16,8 @@ use tracing::Instrument;
 
 use super::template::render;
 use super::{DeliveryStatus, Email, MailError, Mailer};
+use secrecy::ExposeSecret;
+
 use crate::config::{SmtpSettings, SmtpTls};
 
 /// Messages waiting for the worker; beyond this, new ones are dropped (and logged).
@@ -124,7 +126,10 @@ fn transport(settings: &SmtpSettings) -> Result<AsyncSmtpTransport<Tokio1Executo
     .map_err(|e| MailError(format!("SMTP_HOST {host:?} cannot be used: {e}")))?;
     let mut builder = builder.port(settings.port).timeout(Some(SMTP_TIMEOUT));
     if let (Some(user), Some(password)) = (&settings.username, &settings.password) {
-        builder = builder.credentials(Credentials::new(user.clone(), password.expose().to_owned()));
+        builder = builder.credentials(Credentials::new(
+            user.clone(),
+            password.expose_secret().to_owned(),
+        ));
     }
     Ok(builder.build())
 }

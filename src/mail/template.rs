@@ -91,7 +91,7 @@ fn escape_html(raw: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::auth::otp::Code;
+    use crate::domain::Code;
 
     fn all() -> Vec<Message> {
         let code = Code::parse("123456").unwrap();

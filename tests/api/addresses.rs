@@ -9,7 +9,7 @@ use authd::mail::Message;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::helpers::{Backend, PASSWORD, Shared, TestApp, both_backends};
+use crate::helpers::{Backend, PASSWORD, Shared, TestApp, all_backends};
 
 const SPELLINGS: [&str; 5] = [
     "ann@\u{ff45}\u{ff58}\u{ff41}\u{ff4d}\u{ff50}\u{ff4c}\u{ff45}.com",
@@ -26,6 +26,7 @@ async fn execute(app: &TestApp, sql: &str) {
     match &app.db {
         Db::Sqlite(pool) => sqlx::query(sql).execute(pool).await.map(|_| ()),
         Db::MySql(pool) => sqlx::query(sql).execute(pool).await.map(|_| ()),
+        Db::Postgres(pool) => sqlx::query(sql).execute(pool).await.map(|_| ()),
     }
     .expect("setup statement");
 }
@@ -35,11 +36,12 @@ async fn stored_emails(app: &TestApp) -> Vec<(i64, String, bool)> {
     match &app.db {
         Db::Sqlite(pool) => sqlx::query_as(SQL).fetch_all(pool).await,
         Db::MySql(pool) => sqlx::query_as(SQL).fetch_all(pool).await,
+        Db::Postgres(pool) => sqlx::query_as(SQL).fetch_all(pool).await,
     }
     .expect("users")
 }
 
-both_backends! {
+all_backends! {
     async fn every_spelling_of_one_mailbox_reaches_the_same_account(backend: Backend) {
         let app = backend.spawn().await;
         app.verified_user("ann@example.com").await;

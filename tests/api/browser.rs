@@ -7,12 +7,12 @@ use reqwest::header::{
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
-use crate::helpers::{Backend, both_backends};
+use crate::helpers::{Backend, all_backends};
 
 const FRONTEND: &str = "http://localhost:5173";
 const EVIL: &str = "https://evil.example";
 
-both_backends! {
+all_backends! {
     async fn error_responses_carry_the_security_headers_too(backend: Backend) {
         let app = backend.spawn().await;
         let responses = [
@@ -33,7 +33,7 @@ both_backends! {
     }
 
     async fn hsts_is_sent_when_cookies_are_secure(backend: Backend) {
-        let app = backend.spawn_with(|c| c.cookie_secure = true).await;
+        let app = backend.spawn_with(|c| c.http.cookie_secure = true).await;
         let response = app.get("/health").await;
         assert!(response.headers()["strict-transport-security"].to_str().unwrap().contains("max-age="));
     }

@@ -6,13 +6,13 @@ use std::time::Duration;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::helpers::{Backend, PASSWORD, both_backends, detail, retry_after, wrong_code};
+use crate::helpers::{Backend, PASSWORD, all_backends, detail, retry_after, wrong_code};
 
 const WRONG: &str = "definitely not it";
 
-both_backends! {
+all_backends! {
     async fn five_wrong_passwords_lock_the_account_for_that_ip_even_with_the_right_one(backend: Backend) {
-        let app = backend.spawn_with(|c| c.trust_proxy = true).await;
+        let app = backend.spawn_with(|c| c.http.trust_proxy = true).await;
         app.verified_user("ann@example.com").await;
         for _ in 0..5 {
             let response = app.login_as("10.0.0.1", "ann@example.com", WRONG).await;
@@ -32,7 +32,7 @@ both_backends! {
     }
 
     async fn a_lockout_looks_the_same_for_an_unknown_account(backend: Backend) {
-        let app = backend.spawn_with(|c| c.trust_proxy = true).await;
+        let app = backend.spawn_with(|c| c.http.trust_proxy = true).await;
         app.verified_user("ann@example.com").await;
         let mut bodies = Vec::new();
         for email in ["ann@example.com", "nobody@example.com"] {
@@ -47,7 +47,7 @@ both_backends! {
     }
 
     async fn a_distributed_guesser_locks_the_account_only_briefly(backend: Backend) {
-        let app = backend.spawn_with(|c| c.trust_proxy = true).await;
+        let app = backend.spawn_with(|c| c.http.trust_proxy = true).await;
         app.verified_user("ann@example.com").await;
         for ip in 1..=4 {
             for _ in 0..5 {
@@ -65,7 +65,7 @@ both_backends! {
     }
 
     async fn one_ip_spraying_many_accounts_is_locked_out(backend: Backend) {
-        let app = backend.spawn_with(|c| c.trust_proxy = true).await;
+        let app = backend.spawn_with(|c| c.http.trust_proxy = true).await;
         app.verified_user("ann@example.com").await;
         for n in 0..20 {
             let response = app.login_as("10.0.0.9", &format!("user{n}@example.com"), PASSWORD).await;
@@ -120,7 +120,7 @@ both_backends! {
     }
 
     async fn an_address_gets_at_most_six_emails_an_hour_from_all_clients(backend: Backend) {
-        let app = backend.spawn_with(|c| c.trust_proxy = true).await;
+        let app = backend.spawn_with(|c| c.http.trust_proxy = true).await;
         app.verified_user("ann@example.com").await;
         let forgot = |ip: &'static str| {
             app.clock.advance(Duration::from_secs(61));
@@ -140,7 +140,7 @@ both_backends! {
     }
 
     async fn wrong_codes_from_other_ips_do_not_stop_the_owners_reset_code(backend: Backend) {
-        let app = backend.spawn_with(|c| c.trust_proxy = true).await;
+        let app = backend.spawn_with(|c| c.http.trust_proxy = true).await;
         app.verified_user("ann@example.com").await;
         app.clock.advance(Duration::from_secs(61));
         let forgot = json!({ "email": "ann@example.com" });
@@ -163,7 +163,7 @@ both_backends! {
     }
 
     async fn wrong_codes_from_another_ip_do_not_stop_the_owners_verification(backend: Backend) {
-        let app = backend.spawn_with(|c| c.trust_proxy = true).await;
+        let app = backend.spawn_with(|c| c.http.trust_proxy = true).await;
         app.register_as("10.0.0.2", "ann@example.com", PASSWORD).await;
         let code = app.last_code("ann@example.com");
         for _ in 0..20 {
@@ -175,7 +175,7 @@ both_backends! {
     }
 
     async fn one_ip_gets_at_most_max_attempts_tries_at_a_code_even_with_the_right_one_after(backend: Backend) {
-        let app = backend.spawn_with(|c| c.trust_proxy = true).await;
+        let app = backend.spawn_with(|c| c.http.trust_proxy = true).await;
         app.register_as("10.0.0.2", "ann@example.com", PASSWORD).await;
         let code = app.last_code("ann@example.com");
         for _ in 0..5 {
@@ -191,7 +191,7 @@ both_backends! {
     }
 
     async fn many_ips_together_burn_a_code_but_only_past_the_total_bound(backend: Backend) {
-        let app = backend.spawn_with(|c| c.trust_proxy = true).await;
+        let app = backend.spawn_with(|c| c.http.trust_proxy = true).await;
         for (email, attackers) in [("kept@example.com", 9), ("burned@example.com", 10)] {
             app.register_as("10.0.0.2", email, PASSWORD).await;
             let code = app.last_code(email);
@@ -208,7 +208,7 @@ both_backends! {
     }
 
     async fn one_ip_cannot_use_up_an_addresss_email_budget(backend: Backend) {
-        let app = backend.spawn_with(|c| c.trust_proxy = true).await;
+        let app = backend.spawn_with(|c| c.http.trust_proxy = true).await;
         app.verified_user("ann@example.com").await;
         let forgot = json!({ "email": "ann@example.com" });
         for n in 0..6 {

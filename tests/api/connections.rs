@@ -7,7 +7,7 @@ use reqwest::StatusCode;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::helpers::{Backend, both_backends};
+use crate::helpers::{Backend, all_backends};
 
 /// Whether the server closes `stream` within `within` (read_to_end completes).
 async fn closed_within(stream: &mut TcpStream, within: Duration) -> bool {
@@ -23,10 +23,10 @@ async fn connect(base: &str) -> TcpStream {
         .expect("connected")
 }
 
-both_backends! {
+all_backends! {
     async fn an_http2_preface_or_a_lone_byte_does_not_hold_a_connection(backend: Backend) {
         let app = backend
-            .spawn_with(|c| c.request_timeout = Duration::from_secs(1))
+            .spawn_with(|c| c.http.request_timeout = Duration::from_secs(1))
             .await;
         // HTTP/2 with prior knowledge: the preface, then nothing.
         let mut h2 = connect(&app.base).await;
@@ -44,7 +44,7 @@ both_backends! {
 
     async fn an_idle_keep_alive_connection_is_closed_after_the_header_timeout(backend: Backend) {
         let app = backend
-            .spawn_with(|c| c.request_timeout = Duration::from_secs(1))
+            .spawn_with(|c| c.http.request_timeout = Duration::from_secs(1))
             .await;
         let mut stream = connect(&app.base).await;
         stream.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n").await.unwrap();
@@ -58,8 +58,8 @@ both_backends! {
     async fn a_flood_of_idle_sockets_is_refused_and_the_server_recovers(backend: Backend) {
         let app = backend
             .spawn_with(|c| {
-                c.request_timeout = Duration::from_secs(3);
-                c.max_connections = Some(16);
+                c.http.request_timeout = Duration::from_secs(3);
+                c.server.max_connections = Some(16);
             })
             .await;
         let mut idle = Vec::new();

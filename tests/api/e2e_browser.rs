@@ -78,7 +78,7 @@ async fn a_page_on_another_origin_runs_the_whole_flow_with_the_browsers_cookie()
     let frontend = format!("http://localhost:{page_port}");
     let allowed = frontend.clone();
     let app = Backend::Sqlite
-        .spawn_with(move |c| c.cors_origins = vec![allowed])
+        .spawn_with(move |c| c.http.cors_origins = vec![allowed])
         .await;
     let api = app.base.replace("127.0.0.1", "localhost");
 

@@ -2,18 +2,18 @@
 
 use std::time::{Duration, Instant};
 
-use authd::auth::types::UserEmail;
 use authd::clock::Clock;
+use authd::domain::UserEmail;
 use authd::mail::{Email, Mailer, Message, SmtpMailer};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::helpers::{Backend, PASSWORD, both_backends, quick_retries, smtp_settings};
+use crate::helpers::{Backend, PASSWORD, all_backends, quick_retries, smtp_settings};
 use crate::smtp_server::{SmtpServer, free_port};
 
 const WAIT: Duration = Duration::from_secs(20);
 
-both_backends! {
+all_backends! {
     async fn the_verification_email_arrives_well_formed_and_its_code_verifies(backend: Backend) {
         let smtp = SmtpServer::start().await;
         let app = backend.spawn_smtp(smtp.addr.port(), |_| {}).await;
@@ -73,7 +73,7 @@ both_backends! {
 
     async fn a_dead_mail_server_changes_nothing_for_the_client_and_mail_follows_when_it_returns(backend: Backend) {
         let port = free_port();
-        let app = backend.spawn_smtp(port, |c| c.bcrypt_cost = 9).await;
+        let app = backend.spawn_smtp(port, |c| c.auth.bcrypt_cost = 9).await;
         let mut times = Vec::new();
         let mut bodies = Vec::new();
         for i in 0..5 {

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::helpers::{Backend, PASSWORD, TestApp, both_backends};
+use crate::helpers::{Backend, PASSWORD, TestApp, all_backends};
 
 /// Status and body of a POST, for comparing answers.
 async fn answer(app: &TestApp, path: &str, body: Value) -> (StatusCode, Value) {
@@ -42,13 +42,13 @@ fn assert_similar(a: Duration, b: Duration, what: &str) {
 
 /// Setting for the timing tests: a bcrypt cost that dominates a request, and no lockouts.
 fn timing_config(c: &mut authd::Config) {
-    c.bcrypt_cost = 9;
-    c.login_limits.per_account_ip.max = 1_000;
-    c.login_limits.per_ip.max = 1_000;
-    c.login_limits.per_account.max = 1_000;
+    c.auth.bcrypt_cost = 9;
+    c.auth.login_limits.per_account_ip.max = 1_000;
+    c.auth.login_limits.per_ip.max = 1_000;
+    c.auth.login_limits.per_account.max = 1_000;
 }
 
-both_backends! {
+all_backends! {
     async fn register_answers_the_same_for_new_unverified_and_verified_addresses(backend: Backend) {
         let app = backend.spawn().await;
         app.verified_user("verified@example.com").await;

@@ -4,9 +4,9 @@ use reqwest::StatusCode;
 use reqwest::header::CONTENT_TYPE;
 use serde_json::{Value, json};
 
-use crate::helpers::{Backend, both_backends, detail};
+use crate::helpers::{Backend, all_backends, detail};
 
-both_backends! {
+all_backends! {
     async fn an_unknown_path_is_a_json_404(backend: Backend) {
         let app = backend.spawn().await;
         let response = app.get("/api/auth/nothing-here").await;
@@ -74,7 +74,7 @@ both_backends! {
     async fn a_client_that_stalls_mid_body_gets_a_json_408(backend: Backend) {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
         let app = backend
-            .spawn_with(|c| c.request_timeout = std::time::Duration::from_secs(1))
+            .spawn_with(|c| c.http.request_timeout = std::time::Duration::from_secs(1))
             .await;
         let addr = app.base.trim_start_matches("http://");
         let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
@@ -93,7 +93,7 @@ both_backends! {
     async fn a_client_that_trickles_its_headers_is_cut_off(backend: Backend) {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
         let app = backend
-            .spawn_with(|c| c.request_timeout = std::time::Duration::from_secs(1))
+            .spawn_with(|c| c.http.request_timeout = std::time::Duration::from_secs(1))
             .await;
         let addr = app.base.trim_start_matches("http://");
         let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();

@@ -1,39 +1,45 @@
-//! Spawns the real application on 127.0.0.1:0 with its own database, an in-memory mailer and a
-//! hand-driven clock, and gives tests small typed helpers to talk to it over HTTP.
+//! Spawns the real application on 127.0.0.1:0 with its own database (SQLite, MySQL/MariaDB or
+//! PostgreSQL), an in-memory mailer and a hand-driven clock, and gives tests small typed
+//! helpers to talk to it over HTTP.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use authd::auth::counters::CounterStore;
-use authd::auth::otp::{Code, CodeStore};
 use authd::clock::Clock;
-use authd::config::{Config, Secret, SmtpSettings, SmtpTls};
+use authd::config::{Config, SmtpSettings, SmtpTls};
 use authd::db::Db;
+use authd::domain::Code;
 use authd::http::RateLimiters;
 use authd::mail::{Mailer, MemoryMailer, Message, RetryPolicy, SmtpMailer};
-use authd::shared_store::RedisStore;
+use authd::store::{CodeStore, CounterStore, RedisStore};
 use authd::{Application, Parts};
-use chrono::{DateTime, SubsecRound, TimeDelta, Utc};
+use chrono::{DateTime, TimeDelta, Utc};
 use reqwest::{Response, StatusCode};
+use secrecy::SecretString;
 use serde_json::{Value, json};
+use sqlx::Connection;
 use sqlx::migrate::MigrateDatabase;
 
 pub const PASSWORD: &str = "correct horse battery";
 
-/// Which database a test runs against.
+/// Which database a test runs against: SQLite in a temporary directory, or a database of its
+/// own (created, then dropped when the test ends) on the server a URL names.
 #[derive(Clone, Debug)]
 pub enum Backend {
     Sqlite,
     MySql(String),
+    Postgres(String),
 }
 
 impl Backend {
     /// The MySQL server named by TEST_MYSQL_URL, if the variable is set.
     pub fn mysql() -> Option<Self> {
-        std::env::var("TEST_MYSQL_URL")
-            .ok()
-            .filter(|u| !u.trim().is_empty())
-            .map(Backend::MySql)
+        test_url("TEST_MYSQL_URL").map(Backend::MySql)
+    }
+
+    /// The PostgreSQL server named by TEST_POSTGRES_URL, if the variable is set.
+    pub fn postgres() -> Option<Self> {
+        test_url("TEST_POSTGRES_URL").map(Backend::Postgres)
     }
 
     pub async fn spawn(&self) -> TestApp {
@@ -100,22 +106,20 @@ impl Backend {
                 let url = format!("sqlite://{}", dir.path().join("auth.db").display());
                 (url, Scratch::Sqlite(dir))
             }
-            (None, Backend::MySql(server)) => {
-                let url = mysql_url_for(server, &name);
-                (url.clone(), Scratch::MySql(url))
+            (None, Backend::MySql(server) | Backend::Postgres(server)) => {
+                let url = url_with_database(server, &name);
+                (url.clone(), Scratch::Server(url))
             }
         };
-        let mut config = Config {
-            port: 0,
-            database_url: database_url.clone(),
-            database_max_connections: 5,
-            jwt_secret: Some(Secret::new(TEST_SECRET)),
-            bcrypt_cost: 4,
-            // Most tests are not about rate limits; the ones that are lower these again.
-            rate_limit_auth_burst: 10_000,
-            rate_limit_general_burst: 10_000,
-            ..Config::default()
-        };
+        let mut config = Config::default();
+        config.server.port = 0;
+        config.db.url = database_url.clone();
+        config.db.max_connections = 5;
+        config.auth.jwt_secret = Some(SecretString::from(TEST_SECRET));
+        config.auth.bcrypt_cost = 4;
+        // Most tests are not about rate limits; the ones that are lower these again.
+        config.http.credential_rate.burst = 10_000;
+        config.http.general_rate.burst = 10_000;
         tweak(&mut config);
         let memory = Arc::new(MemoryMailer::default());
         let clock = with.clock.unwrap_or_else(|| Arc::new(ManualClock::new()));
@@ -174,9 +178,12 @@ pub const TEST_SECRET: &str = "test-secret-that-is-long-enough-0123456789";
 
 /// The Redis named by TEST_REDIS_URL, if the variable is set.
 pub fn test_redis_url() -> Option<String> {
-    std::env::var("TEST_REDIS_URL")
-        .ok()
-        .filter(|u| !u.trim().is_empty())
+    test_url("TEST_REDIS_URL")
+}
+
+/// The value of `var`, if it is set and not empty.
+fn test_url(var: &str) -> Option<String> {
+    std::env::var(var).ok().filter(|u| !u.trim().is_empty())
 }
 
 pub fn redis_store(url: &str, prefix: &str) -> RedisStore {
@@ -231,14 +238,15 @@ pub fn quick_retries() -> RetryPolicy {
 /// What a test leaves behind, removed when the test ends (even by panic).
 enum Scratch {
     Sqlite(#[allow(dead_code)] tempfile::TempDir),
-    MySql(String),
+    /// A database of its own on a MySQL or PostgreSQL server.
+    Server(String),
     /// Another instance's database: that instance removes it.
     Borrowed,
 }
 
 impl Drop for Scratch {
     fn drop(&mut self) {
-        if let Scratch::MySql(url) = self {
+        if let Scratch::Server(url) = self {
             let url = url.clone();
             // Drop runs inside the test's runtime, which cannot be blocked on; use a thread.
             let _ = std::thread::spawn(move || {
@@ -246,11 +254,27 @@ impl Drop for Scratch {
                     .enable_all()
                     .build()
                     .expect("runtime");
-                let _ = rt.block_on(sqlx::MySql::drop_database(&url));
+                rt.block_on(drop_database(&url));
             })
             .join();
         }
     }
+}
+
+/// Drops the database `url` names. On PostgreSQL, `WITH (FORCE)` ends the connections the
+/// test's server may still hold.
+async fn drop_database(url: &str) {
+    if url.starts_with("mysql:") {
+        let _ = sqlx::MySql::drop_database(url).await;
+        return;
+    }
+    let (server, name) = url.rsplit_once('/').unwrap_or((url, ""));
+    let name = name.split('?').next().unwrap_or(name).to_owned();
+    let Ok(mut conn) = sqlx::PgConnection::connect(&format!("{server}/postgres")).await else {
+        return;
+    };
+    let sql = sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"));
+    let _ = sqlx::query(sql).execute(&mut conn).await;
 }
 
 /// A clock that moves only when told to.
@@ -258,7 +282,7 @@ pub struct ManualClock(Mutex<DateTime<Utc>>);
 
 impl ManualClock {
     fn new() -> Self {
-        Self(Mutex::new(Utc::now().trunc_subsecs(0)))
+        Self(Mutex::new(authd::clock::SystemClock.now()))
     }
 
     pub fn advance(&self, by: Duration) {
@@ -428,8 +452,9 @@ fn random_suffix() -> String {
     format!("{:016x}", rand::random::<u64>())
 }
 
-/// The server of `server` (a MySQL URL) with the database `name`, keeping any query options.
-fn mysql_url_for(server: &str, name: &str) -> String {
+/// The server of `server` (a MySQL or PostgreSQL URL) with the database `name`, keeping any
+/// query options.
+fn url_with_database(server: &str, name: &str) -> String {
     let (scheme, rest) = server.split_once("://").unwrap_or(("mysql", server));
     let authority = rest.split(['/', '?']).next().unwrap_or(rest);
     let query = rest
@@ -439,8 +464,9 @@ fn mysql_url_for(server: &str, name: &str) -> String {
     format!("{scheme}://{authority}/{name}{query}")
 }
 
-/// Runs a test body against SQLite always, and against MySQL when TEST_MYSQL_URL is set.
-macro_rules! both_backends {
+/// Runs a test body against SQLite always, against MySQL when TEST_MYSQL_URL is set, and
+/// against PostgreSQL when TEST_POSTGRES_URL is set (printing why it skips otherwise).
+macro_rules! all_backends {
     ($(async fn $name:ident($backend:ident: Backend) $body:block)*) => {$(
         mod $name {
             #[allow(unused_imports)]
@@ -460,7 +486,15 @@ macro_rules! both_backends {
                     None => eprintln!("skipped: TEST_MYSQL_URL is not set"),
                 }
             }
+
+            #[tokio::test]
+            async fn postgres() {
+                match Backend::postgres() {
+                    Some(backend) => run(backend).await,
+                    None => eprintln!("skipped: TEST_POSTGRES_URL is not set"),
+                }
+            }
         }
     )*};
 }
-pub(crate) use both_backends;
+pub(crate) use all_backends;

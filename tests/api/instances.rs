@@ -8,7 +8,7 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::helpers::{
-    Backend, PASSWORD, Shared, TestApp, both_backends, redis_store, test_redis_url, wrong_code,
+    Backend, PASSWORD, Shared, TestApp, all_backends, redis_store, test_redis_url, wrong_code,
 };
 use crate::smtp_server::free_port;
 
@@ -24,7 +24,7 @@ fn redis() -> Option<String> {
     url
 }
 
-both_backends! {
+all_backends! {
     async fn a_code_requested_through_one_instance_verifies_through_the_other(backend: Backend) {
         let Some(url) = redis() else { return };
         let (a, b) = backend.spawn_pair(&url, |_| {}).await;
@@ -36,7 +36,7 @@ both_backends! {
 
     async fn wrong_codes_split_across_instances_burn_the_code(backend: Backend) {
         let Some(url) = redis() else { return };
-        let (a, b) = backend.spawn_pair(&url, |c| c.code_limits.attempts.per_client = 4).await;
+        let (a, b) = backend.spawn_pair(&url, |c| c.auth.code_limits.attempts.per_client = 4).await;
         a.register("ann@example.com").await;
         let code = a.last_code("ann@example.com");
         for app in [&a, &b, &a, &b] {
@@ -48,7 +48,7 @@ both_backends! {
 
     async fn failed_logins_across_instances_lock_the_account(backend: Backend) {
         let Some(url) = redis() else { return };
-        let (a, b) = backend.spawn_pair(&url, |c| c.trust_proxy = true).await;
+        let (a, b) = backend.spawn_pair(&url, |c| c.http.trust_proxy = true).await;
         a.verified_user("ann@example.com").await;
         for app in [&a, &b, &a, &b, &a] {
             let response = app.login_as("10.0.0.1", "ann@example.com", "not the password").await;
@@ -91,7 +91,7 @@ both_backends! {
 
     async fn an_owner_registering_through_another_instance_cannot_inherit_an_attackers_password(backend: Backend) {
         let Some(url) = redis() else { return };
-        let (a, b) = backend.spawn_pair(&url, |c| c.trust_proxy = true).await;
+        let (a, b) = backend.spawn_pair(&url, |c| c.http.trust_proxy = true).await;
         let attacker = a.register_as("6.6.6.6", "victim@example.com", "purple kettle drums at dawn").await;
         assert_eq!(attacker.status(), StatusCode::CREATED);
         // The cooldown is shared: the owner is told to wait, not answered as if mailed.
@@ -111,7 +111,7 @@ both_backends! {
 
     async fn guesses_spread_over_instances_and_ips_do_not_stop_the_owners_code(backend: Backend) {
         let Some(url) = redis() else { return };
-        let (a, b) = backend.spawn_pair(&url, |c| c.trust_proxy = true).await;
+        let (a, b) = backend.spawn_pair(&url, |c| c.http.trust_proxy = true).await;
         a.register_as("10.0.0.2", "ann@example.com", PASSWORD).await;
         let code = a.last_code("ann@example.com");
         for n in 0..3 {
@@ -132,7 +132,7 @@ both_backends! {
 
     async fn one_ip_cannot_use_up_an_addresss_email_budget_across_instances(backend: Backend) {
         let Some(url) = redis() else { return };
-        let (a, b) = backend.spawn_pair(&url, |c| c.trust_proxy = true).await;
+        let (a, b) = backend.spawn_pair(&url, |c| c.http.trust_proxy = true).await;
         a.verified_user("ann@example.com").await;
         let forgot = json!({ "email": "ann@example.com" });
         for (n, app) in [&a, &b].into_iter().cycle().take(6).enumerate() {

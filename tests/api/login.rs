@@ -4,9 +4,9 @@ use reqwest::StatusCode;
 use reqwest::header::{SET_COOKIE, WWW_AUTHENTICATE};
 use serde_json::{Value, json};
 
-use crate::helpers::{Backend, PASSWORD, both_backends, detail};
+use crate::helpers::{Backend, PASSWORD, all_backends, detail};
 
-both_backends! {
+all_backends! {
     async fn login_returns_the_user_a_token_and_an_http_only_cookie(backend: Backend) {
         let app = backend.spawn().await;
         app.verified_user("ann@example.com").await;
@@ -26,7 +26,7 @@ both_backends! {
     }
 
     async fn with_cookie_secure_the_cookie_is_secure_and_host_prefixed(backend: Backend) {
-        let app = backend.spawn_with(|c| c.cookie_secure = true).await;
+        let app = backend.spawn_with(|c| c.http.cookie_secure = true).await;
         app.verified_user("ann@example.com").await;
         let response = app.login("ann@example.com", PASSWORD).await;
         let cookie = response.headers()[SET_COOKIE].to_str().unwrap();

@@ -4,16 +4,15 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use authd::auth::counters::MemoryCounters;
-use authd::auth::otp::MemoryCodeStore;
+use authd::store::{MemoryCodeStore, MemoryCounters};
 use reqwest::StatusCode;
 use serde_json::json;
 
-use crate::helpers::{Backend, PASSWORD, Shared, both_backends};
+use crate::helpers::{Backend, PASSWORD, Shared, all_backends};
 
 const CAP: usize = 120;
 
-both_backends! {
+all_backends! {
     async fn a_flood_of_new_keys_stays_within_the_cap_and_lifts_no_lockout(backend: Backend) {
         let counters = Arc::new(MemoryCounters::with_capacity(CAP));
         let codes = Arc::new(MemoryCodeStore::with_capacity(CAP));
@@ -22,7 +21,7 @@ both_backends! {
             codes: Some(codes.clone()),
             ..Shared::default()
         };
-        let app = backend.spawn_sharing(|c| c.trust_proxy = true, with).await;
+        let app = backend.spawn_sharing(|c| c.http.trust_proxy = true, with).await;
         app.verified_user("ann@example.com").await;
         // Ann's password is guessed from 6.6.6.6 until that pair is locked.
         for _ in 0..5 {
@@ -54,11 +53,11 @@ both_backends! {
     async fn the_rate_limiters_track_at_most_the_cap_and_serve_again_once_buckets_refill(backend: Backend) {
         let app = backend
             .spawn_with(|c| {
-                c.trust_proxy = true;
-                c.memory_max_entries = CAP;
+                c.http.trust_proxy = true;
                 // Buckets that refill within a second, so the test need not wait long.
-                c.rate_limit_general_per_second = 1_000;
-                c.rate_limit_auth_per_minute = 60_000;
+                c.http.general_rate.period = Duration::from_millis(1);
+                c.http.credential_rate.period = Duration::from_millis(1);
+                c.http.max_clients = CAP;
             })
             .await;
         let mut refused = 0;

@@ -4,10 +4,11 @@
 use authd::db::Db;
 use reqwest::StatusCode;
 use serde_json::Value;
+use sqlx::Connection;
 
-use crate::helpers::{Backend, both_backends, detail, retry_after};
+use crate::helpers::{Backend, all_backends, detail, retry_after};
 
-both_backends! {
+all_backends! {
     async fn a_dropped_schema_is_an_outage_not_a_500_and_health_says_so(backend: Backend) {
         let app = backend.spawn().await;
         let token = app.logged_in_user("ann@example.com").await;
@@ -20,9 +21,16 @@ both_backends! {
                 }
             }
             Db::MySql(pool) => {
-                let name = app.database_url.rsplit('/').next().unwrap().split('?').next().unwrap();
-                let sql = sqlx::AssertSqlSafe(format!("DROP DATABASE `{name}`"));
+                let sql = sqlx::AssertSqlSafe(format!("DROP DATABASE `{}`", database_name(&app.database_url)));
                 sqlx::query(sql).execute(pool).await.unwrap();
+            }
+            Db::Postgres(_) => {
+                // A database cannot be dropped from a connection to itself: use the server's own.
+                let (server, _) = app.database_url.rsplit_once('/').unwrap();
+                let mut admin = sqlx::PgConnection::connect(&format!("{server}/postgres")).await.unwrap();
+                let name = database_name(&app.database_url);
+                let sql = sqlx::AssertSqlSafe(format!("DROP DATABASE \"{name}\" WITH (FORCE)"));
+                sqlx::query(sql).execute(&mut admin).await.unwrap();
             }
         }
         let me = app.me_with_bearer(&token).await;
@@ -38,4 +46,10 @@ both_backends! {
         assert_eq!(body["database"], "unavailable");
         assert_eq!(body["status"], "unavailable");
     }
+}
+
+/// The database named at the end of `url`.
+fn database_name(url: &str) -> &str {
+    let last = url.rsplit('/').next().unwrap_or(url);
+    last.split('?').next().unwrap_or(last)
 }

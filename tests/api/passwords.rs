@@ -3,7 +3,7 @@
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::helpers::{Backend, PASSWORD, both_backends};
+use crate::helpers::{Backend, PASSWORD, all_backends};
 
 async fn register_with(
     app: &crate::helpers::TestApp,
@@ -15,7 +15,7 @@ async fn register_with(
     app.post("/api/auth/register", body).await
 }
 
-both_backends! {
+all_backends! {
     async fn a_common_password_is_refused_with_the_reason(backend: Backend) {
         let app = backend.spawn().await;
         for weak in ["password123", "qwertyuiop", "iloveyou2026"] {

@@ -1,16 +1,18 @@
 //! Per-IP rate limits (tower_governor): tight for credentials and email, loose for the rest.
 
+use std::time::Duration;
+
 use reqwest::StatusCode;
 use serde_json::json;
 
-use crate::helpers::{Backend, PASSWORD, both_backends, detail, retry_after};
+use crate::helpers::{Backend, PASSWORD, all_backends, detail, retry_after};
 
-both_backends! {
+all_backends! {
     async fn credential_endpoints_answer_429_with_retry_after_past_their_budget(backend: Backend) {
         let app = backend
             .spawn_with(|c| {
-                c.rate_limit_auth_burst = 3;
-                c.rate_limit_auth_per_minute = 1;
+                c.http.credential_rate.burst = 3;
+                c.http.credential_rate.period = Duration::from_secs(60);
             })
             .await;
         // Different addresses, so only the rate limit (not the mail throttle) can refuse.
@@ -29,7 +31,7 @@ both_backends! {
     }
 
     async fn a_spoofed_forwarded_for_does_not_escape_the_limit(backend: Backend) {
-        let app = backend.spawn_with(|c| c.rate_limit_auth_burst = 2).await;
+        let app = backend.spawn_with(|c| c.http.credential_rate.burst = 2).await;
         let body = |n: u8| json!({ "email": format!("ann{n}@example.com") });
         for (n, ip) in ["10.0.0.1", "10.0.0.2"].into_iter().enumerate() {
             let response = app.post_as(ip, "/api/auth/forgot-password", body(n as u8)).await;
@@ -42,8 +44,8 @@ both_backends! {
     async fn behind_a_trusted_proxy_each_client_has_its_own_budget(backend: Backend) {
         let app = backend
             .spawn_with(|c| {
-                c.rate_limit_auth_burst = 2;
-                c.trust_proxy = true;
+                c.http.credential_rate.burst = 2;
+                c.http.trust_proxy = true;
             })
             .await;
         let body = |n: u8| json!({ "email": format!("ann{n}@example.com") });
@@ -60,8 +62,8 @@ both_backends! {
     async fn every_endpoint_has_a_general_limit(backend: Backend) {
         let app = backend
             .spawn_with(|c| {
-                c.rate_limit_general_burst = 5;
-                c.rate_limit_general_per_second = 1;
+                c.http.general_rate.burst = 5;
+                c.http.general_rate.period = Duration::from_secs(1);
             })
             .await;
         for _ in 0..5 {
@@ -77,8 +79,8 @@ both_backends! {
         let defaults = authd::Config::default();
         let app = backend
             .spawn_with(|c| {
-                c.rate_limit_auth_burst = defaults.rate_limit_auth_burst;
-                c.rate_limit_general_burst = defaults.rate_limit_general_burst;
+                c.http.credential_rate = defaults.http.credential_rate;
+                c.http.general_rate = defaults.http.general_rate;
             })
             .await;
         app.verified_user("ann@example.com").await;

@@ -5,10 +5,10 @@ use std::time::Duration;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::helpers::{Backend, PASSWORD, both_backends};
+use crate::helpers::{Backend, PASSWORD, all_backends};
 use authd::mail::Message;
 
-both_backends! {
+all_backends! {
     async fn registering_answers_201_and_emails_a_six_digit_code(backend: Backend) {
         let app = backend.spawn().await;
         let response = app.register("ann@example.com").await;

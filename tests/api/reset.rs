@@ -3,12 +3,12 @@
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::helpers::{Backend, PASSWORD, both_backends, wrong_code};
+use crate::helpers::{Backend, PASSWORD, all_backends, wrong_code};
 use authd::mail::Message;
 
 const NEW_PASSWORD: &str = "a brand new passphrase";
 
-both_backends! {
+all_backends! {
     async fn forgot_password_answers_the_same_whether_or_not_the_account_exists(backend: Backend) {
         let app = backend.spawn().await;
         app.verified_user("ann@example.com").await;

@@ -6,9 +6,9 @@ use reqwest::StatusCode;
 use reqwest::header::SET_COOKIE;
 use serde_json::Value;
 
-use crate::helpers::{Backend, both_backends, detail};
+use crate::helpers::{Backend, all_backends, detail};
 
-both_backends! {
+all_backends! {
     async fn me_answers_with_the_cookie_alone(backend: Backend) {
         let app = backend.spawn().await;
         app.logged_in_user("ann@example.com").await;
@@ -94,7 +94,7 @@ both_backends! {
     }
 
     async fn a_session_ends_when_its_token_expires(backend: Backend) {
-        let app = backend.spawn_with(|c| c.jwt_expire = Duration::from_secs(120)).await;
+        let app = backend.spawn_with(|c| c.auth.session_ttl = Duration::from_secs(120)).await;
         let token = app.logged_in_user("ann@example.com").await;
         app.clock.advance(Duration::from_secs(119));
         assert_eq!(app.me_with_bearer(&token).await.status(), StatusCode::OK);

@@ -5,19 +5,19 @@ use reqwest::StatusCode;
 use reqwest::header::RETRY_AFTER;
 use serde_json::json;
 
-use authd::auth::password::HashLimits;
+use authd::limits::HashLimits;
 
-use crate::helpers::{Backend, PASSWORD, both_backends};
+use crate::helpers::{Backend, PASSWORD, all_backends};
 
-both_backends! {
+all_backends! {
     async fn a_login_flood_is_shed_with_503_while_me_keeps_answering(backend: Backend) {
         let app = backend
             .spawn_with(|c| {
-                c.bcrypt_cost = 11;
-                c.hash_limits = HashLimits { concurrent: 1, queued: 2 };
-                c.login_limits.per_account_ip.max = 1_000;
-                c.login_limits.per_ip.max = 1_000;
-                c.login_limits.per_account.max = 1_000;
+                c.auth.bcrypt_cost = 11;
+                c.auth.hash_limits = HashLimits { concurrent: 1, queued: 2 };
+                c.auth.login_limits.per_account_ip.max = 1_000;
+                c.auth.login_limits.per_ip.max = 1_000;
+                c.auth.login_limits.per_account.max = 1_000;
             })
             .await;
         let token = app.logged_in_user("ann@example.com").await;

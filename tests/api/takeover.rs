@@ -8,7 +8,7 @@ use authd::mail::Message;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::helpers::{Backend, Shared, TestApp, both_backends, detail, retry_after};
+use crate::helpers::{Backend, Shared, TestApp, all_backends, detail, retry_after};
 
 const VICTIM: &str = "victim@example.com";
 const ATTACKER_PASSWORD: &str = "purple kettle drums at dawn";
@@ -60,9 +60,9 @@ async fn verify_as_owner_sets_no_password(app: &TestApp, verifier: &TestApp) {
     assert_eq!(attacker.status(), StatusCode::UNAUTHORIZED);
 }
 
-both_backends! {
+all_backends! {
     async fn an_owner_stopped_by_the_mail_throttle_is_told_so_instead_of_sent_nothing(backend: Backend) {
-        let app = backend.spawn_with(|c| c.trust_proxy = true).await;
+        let app = backend.spawn_with(|c| c.http.trust_proxy = true).await;
         let attacker = app.register_as(ATTACKER_IP, VICTIM, ATTACKER_PASSWORD).await;
         assert_eq!(attacker.status(), StatusCode::CREATED);
         // Within the email cooldown, the owner registers with their own password.
@@ -80,7 +80,7 @@ both_backends! {
     }
 
     async fn when_an_attacker_registered_first_verifying_sets_no_password_and_mails_a_reset_code(backend: Backend) {
-        let app = backend.spawn_with(|c| c.trust_proxy = true).await;
+        let app = backend.spawn_with(|c| c.http.trust_proxy = true).await;
         app.register_as(ATTACKER_IP, VICTIM, ATTACKER_PASSWORD).await;
         app.clock.advance(Duration::from_secs(61));
         let owner = app.register_as(OWNER_IP, VICTIM, OWNER_PASSWORD).await;
@@ -89,7 +89,7 @@ both_backends! {
     }
 
     async fn when_the_owner_registered_first_a_later_attacker_gets_no_password_set_either(backend: Backend) {
-        let app = backend.spawn_with(|c| c.trust_proxy = true).await;
+        let app = backend.spawn_with(|c| c.http.trust_proxy = true).await;
         app.register_as(OWNER_IP, VICTIM, OWNER_PASSWORD).await;
         let owners_first_code = app.last_code(VICTIM);
         app.clock.advance(Duration::from_secs(61));
@@ -104,7 +104,7 @@ both_backends! {
     }
 
     async fn a_resend_after_a_contested_registration_still_sets_no_password(backend: Backend) {
-        let app = backend.spawn_with(|c| c.trust_proxy = true).await;
+        let app = backend.spawn_with(|c| c.http.trust_proxy = true).await;
         app.register_as(ATTACKER_IP, VICTIM, ATTACKER_PASSWORD).await;
         app.clock.advance(Duration::from_secs(61));
         app.register_as(OWNER_IP, VICTIM, OWNER_PASSWORD).await;
@@ -119,11 +119,11 @@ both_backends! {
     async fn the_rule_holds_across_a_restart(backend: Backend) {
         // A second server process on the same database, with memory of its own: what is left
         // after a restart. Codes, cooldowns and any in-process memory of the first are gone.
-        let before = backend.spawn_with(|c| c.trust_proxy = true).await;
+        let before = backend.spawn_with(|c| c.http.trust_proxy = true).await;
         before.register_as(ATTACKER_IP, VICTIM, ATTACKER_PASSWORD).await;
         let after = backend
             .spawn_sharing(
-                |c| c.trust_proxy = true,
+                |c| c.http.trust_proxy = true,
                 Shared {
                     database_url: Some(before.database_url.clone()),
                     ..Shared::default()

@@ -5,9 +5,9 @@ use std::time::Duration;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::helpers::{Backend, PASSWORD, both_backends, detail, wrong_code};
+use crate::helpers::{Backend, PASSWORD, all_backends, detail, wrong_code};
 
-both_backends! {
+all_backends! {
     async fn the_emailed_code_verifies_the_account(backend: Backend) {
         let app = backend.spawn().await;
         app.register("ann@example.com").await;
@@ -44,7 +44,7 @@ both_backends! {
     }
 
     async fn an_expired_code_is_refused(backend: Backend) {
-        let app = backend.spawn_with(|c| c.otp_verify_ttl = Duration::from_secs(30)).await;
+        let app = backend.spawn_with(|c| c.auth.verify_code_ttl = Duration::from_secs(30)).await;
         app.register("ann@example.com").await;
         let code = app.last_code("ann@example.com");
         app.clock.advance(Duration::from_secs(30));
@@ -52,7 +52,7 @@ both_backends! {
     }
 
     async fn a_code_is_still_good_just_before_it_expires(backend: Backend) {
-        let app = backend.spawn_with(|c| c.otp_verify_ttl = Duration::from_secs(30)).await;
+        let app = backend.spawn_with(|c| c.auth.verify_code_ttl = Duration::from_secs(30)).await;
         app.register("ann@example.com").await;
         let code = app.last_code("ann@example.com");
         app.clock.advance(Duration::from_secs(29));
@@ -60,7 +60,7 @@ both_backends! {
     }
 
     async fn too_many_wrong_codes_burn_the_code(backend: Backend) {
-        let app = backend.spawn_with(|c| c.code_limits.attempts.per_client = 3).await;
+        let app = backend.spawn_with(|c| c.auth.code_limits.attempts.per_client = 3).await;
         app.register("ann@example.com").await;
         let code = app.last_code("ann@example.com");
         for _ in 0..3 {

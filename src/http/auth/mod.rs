@@ -11,8 +11,8 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::AppState;
-use crate::auth::otp::Code;
-use crate::auth::types::{Invalid, Password};
+use crate::domain::Code;
+use crate::domain::{Invalid, Password};
 use schema::MessageBody;
 
 /// The endpoints that take credentials or send email: they get the tight rate limit.

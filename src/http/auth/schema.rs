@@ -5,8 +5,8 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::{code, new_password};
-use crate::auth::otp::Code;
-use crate::auth::types::{Invalid, Password, User, UserEmail, UserName};
+use crate::domain::Code;
+use crate::domain::{Invalid, Password, User, UserEmail, UserName};
 use crate::http::body::{Fields, FromJson};
 
 /// Sign-up details.

@@ -1,12 +1,13 @@
 //! Login, logout and the current user.
 
 use axum::extract::State;
-use axum::http::{HeaderMap, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::{Extension, Json};
 
 use super::message;
 use super::schema::{LoginBody, LoginRequest, MessageBody};
-use crate::auth::types::User;
+use crate::auth::LoginOutcome;
+use crate::domain::User;
 use crate::http::AppState;
 use crate::http::body::JsonBody;
 use crate::http::client_ip::ClientIp;
@@ -40,7 +41,15 @@ pub async fn login(
     Extension(ClientIp(client)): Extension<ClientIp>,
     JsonBody(req): JsonBody<LoginRequest>,
 ) -> Result<(HeaderMap, Json<LoginBody>), ApiError> {
-    let login = state.auth.login(&req.email, &req.password, client).await?;
+    let login = match state.auth.login(&req.email, &req.password, client).await? {
+        LoginOutcome::SignedIn(signed_in) => signed_in,
+        LoginOutcome::Unverified => {
+            return Err(ApiError::Status(
+                StatusCode::FORBIDDEN,
+                "Email not verified. Please verify your email before logging in.",
+            ));
+        }
+    };
     let mut headers = HeaderMap::new();
     let cookie = state
         .cookie

@@ -4,7 +4,9 @@ use chrono::{DateTime, Utc};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 
-use crate::config::Secret;
+use secrecy::{ExposeSecret, SecretString};
+
+use crate::domain::{SessionId, UserId};
 
 #[derive(Debug, Serialize, Deserialize)]
 struct Claims {
@@ -22,8 +24,8 @@ const MAX_CLOCK_SKEW_SECS: i64 = 60;
 /// What a valid token says.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TokenClaims {
-    pub user_id: i64,
-    pub session_id: String,
+    pub user_id: UserId,
+    pub session_id: SessionId,
 }
 
 /// Signing and checking keys, built once at start-up.
@@ -45,7 +47,7 @@ pub enum TokenError {
 }
 
 impl Tokens {
-    pub fn new(secret: &Secret) -> Self {
+    pub fn new(secret: &SecretString) -> Self {
         // Only HS256 is accepted: a token claiming "none" or any other algorithm fails the
         // signature check before anything in it is read. Expiry is checked against our clock.
         let mut validation = Validation::new(Algorithm::HS256);
@@ -53,22 +55,22 @@ impl Tokens {
         validation.leeway = 0;
         validation.set_required_spec_claims(&["exp", "iat", "sub"]);
         Self {
-            encoding: EncodingKey::from_secret(secret.expose().as_bytes()),
-            decoding: DecodingKey::from_secret(secret.expose().as_bytes()),
+            encoding: EncodingKey::from_secret(secret.expose_secret().as_bytes()),
+            decoding: DecodingKey::from_secret(secret.expose_secret().as_bytes()),
             validation,
         }
     }
 
     pub fn issue(
         &self,
-        user_id: i64,
-        session_id: &str,
+        user_id: UserId,
+        session_id: &SessionId,
         now: DateTime<Utc>,
         expires_at: DateTime<Utc>,
     ) -> Result<String, TokenError> {
         let claims = Claims {
             sub: user_id.to_string(),
-            sid: session_id.to_owned(),
+            sid: session_id.as_str().to_owned(),
             iat: now.timestamp(),
             exp: expires_at.timestamp(),
         };
@@ -89,8 +91,8 @@ impl Tokens {
         }
         let user_id = claims.sub.parse().map_err(|_| TokenError::Invalid)?;
         Ok(TokenClaims {
-            user_id,
-            session_id: claims.sid,
+            user_id: UserId::new(user_id),
+            session_id: SessionId::from_stored(claims.sid),
         })
     }
 }
@@ -101,25 +103,43 @@ mod tests {
     use chrono::TimeDelta;
 
     fn tokens() -> Tokens {
-        Tokens::new(&Secret::new("test-secret-test-secret-test-secret"))
+        Tokens::new(&SecretString::from("test-secret-test-secret-test-secret"))
+    }
+
+    fn now() -> DateTime<Utc> {
+        DateTime::from_timestamp(1_800_000_000, 0).unwrap_or_default()
+    }
+
+    fn sid(id: &str) -> SessionId {
+        SessionId::from_stored(id.to_owned())
     }
 
     #[test]
     fn a_fresh_token_names_its_user_and_session() {
-        let now = Utc::now();
+        let now = now();
         let t = tokens()
-            .issue(7, "abc", now, now + TimeDelta::minutes(5))
+            .issue(
+                UserId::new(7),
+                &sid("abc"),
+                now,
+                now + TimeDelta::minutes(5),
+            )
             .unwrap();
         let claims = tokens().check(&t, now).unwrap();
-        assert_eq!(claims.user_id, 7);
-        assert_eq!(claims.session_id, "abc");
+        assert_eq!(claims.user_id, UserId::new(7));
+        assert_eq!(claims.session_id, sid("abc"));
     }
 
     #[test]
     fn an_expired_token_is_refused() {
-        let now = Utc::now();
+        let now = now();
         let t = tokens()
-            .issue(7, "abc", now, now + TimeDelta::minutes(5))
+            .issue(
+                UserId::new(7),
+                &sid("abc"),
+                now,
+                now + TimeDelta::minutes(5),
+            )
             .unwrap();
         let later = now + TimeDelta::minutes(5);
         assert!(matches!(
@@ -130,20 +150,30 @@ mod tests {
 
     #[test]
     fn a_token_issued_in_the_future_is_refused() {
-        let now = Utc::now();
+        let now = now();
         let future = now + TimeDelta::minutes(10);
         let t = tokens()
-            .issue(7, "abc", future, future + TimeDelta::minutes(5))
+            .issue(
+                UserId::new(7),
+                &sid("abc"),
+                future,
+                future + TimeDelta::minutes(5),
+            )
             .unwrap();
         assert!(matches!(tokens().check(&t, now), Err(TokenError::Invalid)));
     }
 
     #[test]
     fn a_token_signed_with_another_key_is_refused() {
-        let now = Utc::now();
-        let other = Tokens::new(&Secret::new("another-secret-another-secret-xx"));
+        let now = now();
+        let other = Tokens::new(&SecretString::from("another-secret-another-secret-xx"));
         let t = other
-            .issue(7, "abc", now, now + TimeDelta::minutes(5))
+            .issue(
+                UserId::new(7),
+                &sid("abc"),
+                now,
+                now + TimeDelta::minutes(5),
+            )
             .unwrap();
         assert!(matches!(tokens().check(&t, now), Err(TokenError::Invalid)));
     }

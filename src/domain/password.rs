@@ -1,84 +1,50 @@
-//! Policies: which passwords are acceptable, and how many tries and emails are allowed.
+//! `Password`: a password as typed, which never prints itself, and the policy new ones must pass.
 
-use std::time::Duration;
+use std::fmt;
 
-use super::decide::CodeAttemptLimits;
-use super::types::{Invalid, Password, UserEmail};
+use super::{Invalid, UserEmail};
 
-/// At most `max` events per `window`; reaching it holds the counter for `lockout`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Limit {
-    pub max: u32,
-    pub window: Duration,
-    pub lockout: Duration,
-}
+/// A password as the user typed it. It never prints itself.
+#[derive(Clone)]
+pub struct Password(String);
 
-/// Failed-login limits, counted three ways (see AUTH_FLOW.md, "Security model").
-#[derive(Clone, Copy, Debug)]
-pub struct LoginLimits {
-    /// One account from one IP: the guessing attack itself.
-    pub per_account_ip: Limit,
-    /// One IP over all accounts: password spraying and credential stuffing.
-    pub per_ip: Limit,
-    /// One account from all IPs: a distributed guesser. Short lockout, so it cannot keep the
-    /// real owner out for long.
-    pub per_account: Limit,
-}
+pub const MIN_PASSWORD_CHARS: usize = 8;
+/// bcrypt reads at most 72 bytes; anything longer would be silently cut.
+pub const MAX_PASSWORD_BYTES: usize = 72;
 
-/// Limits on one-time codes and on the mail that carries them (see AUTH_FLOW.md, "Security
-/// model"). Every budget that a stranger could use up is counted per client, so wrong guesses
-/// or requests from elsewhere cannot stop the owner.
-#[derive(Clone, Copy, Debug)]
-pub struct CodeLimits {
-    /// Wrong tries at one code, per client and from everyone.
-    pub attempts: CodeAttemptLimits,
-    /// Wrong codes per address, purpose and client, across every code issued (a fresh code
-    /// does not refill the budget).
-    pub wrong_codes_per_client: Limit,
-    /// Minimum time between two requests for an email of one kind to one address.
-    pub mail_cooldown: Duration,
-    /// Requests for email per address per hour, all kinds together; one client gets half.
-    pub mails_per_hour: u32,
-}
-
-impl Default for LoginLimits {
-    fn default() -> Self {
-        let minutes = |m: u64| Duration::from_secs(60 * m);
-        Self {
-            per_account_ip: Limit {
-                max: 5,
-                window: minutes(15),
-                lockout: minutes(15),
-            },
-            per_ip: Limit {
-                max: 20,
-                window: minutes(15),
-                lockout: minutes(15),
-            },
-            per_account: Limit {
-                max: 20,
-                window: minutes(15),
-                lockout: minutes(5),
-            },
+impl Password {
+    /// A password for a new secret (register, reset): length rules apply.
+    pub fn new_secret(raw: String) -> Result<Self, Invalid> {
+        if raw.chars().count() < MIN_PASSWORD_CHARS {
+            return Err(Invalid::new(
+                "string_too_short",
+                format!("Password must be at least {MIN_PASSWORD_CHARS} characters"),
+            ));
         }
+        if raw.len() > MAX_PASSWORD_BYTES {
+            return Err(Invalid::new(
+                "string_too_long",
+                format!(
+                    "Password must be at most {MAX_PASSWORD_BYTES} bytes (bcrypt ignores anything beyond that); non-ASCII characters count as 2 to 4 bytes"
+                ),
+            ));
+        }
+        Ok(Self(raw))
+    }
+
+    /// A password offered at login: checked against the hash, whatever its length.
+    pub fn attempt(raw: String) -> Self {
+        Self(raw)
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
     }
 }
 
-impl Default for CodeLimits {
-    fn default() -> Self {
-        Self {
-            attempts: CodeAttemptLimits {
-                per_client: 5,
-                total: 50,
-            },
-            wrong_codes_per_client: Limit {
-                max: 10,
-                window: Duration::from_secs(3600),
-                lockout: Duration::from_secs(3600),
-            },
-            mail_cooldown: Duration::from_secs(60),
-            mails_per_hour: 6,
-        }
+impl fmt::Debug for Password {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Password(***)")
     }
 }
 
@@ -158,6 +124,24 @@ impl PasswordPolicy {
 #[cfg(test)]
 mod tests {
     use super::*;
+    #[test]
+    fn passwords_longer_than_bcrypt_can_read_are_refused() {
+        assert!(Password::new_secret("a".repeat(72)).is_ok());
+        assert_eq!(
+            Password::new_secret("a".repeat(73)).unwrap_err().kind,
+            "string_too_long"
+        );
+        // 24 three-byte characters are 72 bytes; one more is 75.
+        assert!(Password::new_secret("€".repeat(24)).is_ok());
+        assert!(Password::new_secret("€".repeat(25)).is_err());
+        assert!(Password::new_secret("short".into()).is_err());
+    }
+
+    #[test]
+    fn passwords_do_not_print() {
+        let p = Password::attempt("hunter2hunter2".into());
+        assert_eq!(format!("{p:?}"), "Password(***)");
+    }
 
     fn check(password: &str, email: &str, name: Option<&str>) -> Result<(), Invalid> {
         let email = UserEmail::parse(email).unwrap();

@@ -1,18 +1,18 @@
 //! The counting side of the flows: login lockouts, the code budgets and the mail throttle,
-//! kept in the [`CounterStore`](super::counters::CounterStore). What the counts mean is
-//! decided in [`decide`](super::decide).
+//! kept in the counter store. What the counts mean is decided in [`crate::limits`].
 
 use std::net::IpAddr;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use super::counters::Tally;
-use super::decide::{lockout_after_failure, per_client_mail_share, refused_until, retry_after};
-use super::otp::{Attempt, Code, CodeCheck, Purpose};
-use super::policy::Limit;
-use super::service::{Auth, AuthError};
-use super::types::UserEmail;
+use super::{Auth, AuthError};
+use crate::domain::{Code, Purpose, UserEmail};
+use crate::limits::{
+    AttemptVerdict, Limit, Tally, judge_attempt, lockout_after_failure, per_client_mail_share,
+    retry_after,
+};
+use crate::store::{Attempt, CodeCheck};
 
 /// The kinds of email a client can ask for; each has its own cooldown per address.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -50,20 +50,18 @@ impl Auth {
                 }
             }
         }
-        let Some(until) = refused_until(&counted) else {
-            return Ok(counted.into_iter().map(|(tally, _)| tally).collect());
-        };
-        let within = guards
-            .iter()
-            .zip(&counted)
-            .filter(|(_, (tally, limit))| tally.count <= limit.max)
-            .map(|(guard, _)| guard);
-        self.take_back(within, now).await;
-        Err(too_many(until, now))
+        match judge_attempt(&counted) {
+            AttemptVerdict::Allowed => Ok(counted.into_iter().map(|(tally, _)| tally).collect()),
+            AttemptVerdict::Refused { until, take_back } => {
+                self.take_back(take_back.iter().map(|&i| &guards[i]), now)
+                    .await;
+                Err(too_many(until, now))
+            }
+        }
     }
 
     /// Takes one count back from each key (best effort: the count ends with its window anyway).
-    async fn take_back<'a>(
+    pub(super) async fn take_back<'a>(
         &self,
         guards: impl Iterator<Item = &'a (String, Limit)>,
         now: DateTime<Utc>,
@@ -77,7 +75,7 @@ impl Auth {
 
     /// Checks a code tried by `client`. Each client has its own tries at each code and its own
     /// budget per address and purpose that survives new codes; all clients together can burn
-    /// a code (see [`judge_code`](super::decide::judge_code)).
+    /// a code (see [`judge_code`](crate::limits::judge_code)).
     pub(super) async fn use_code(
         &self,
         purpose: Purpose,

@@ -7,7 +7,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-use super::types::{MAX_PASSWORD_BYTES, Password};
+use crate::domain::{MAX_PASSWORD_BYTES, Password};
+use crate::limits::HashLimits;
 
 #[derive(Debug, thiserror::Error)]
 pub enum PasswordError {
@@ -17,25 +18,6 @@ pub enum PasswordError {
     Join(#[from] tokio::task::JoinError),
     #[error("too many password checks are running and waiting")]
     Busy,
-}
-
-/// How much bcrypt work may run and wait at once.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct HashLimits {
-    /// Hashes running at the same time (default: the number of cores).
-    pub concurrent: usize,
-    /// Requests that may wait for a slot; beyond, they are refused at once.
-    pub queued: usize,
-}
-
-impl Default for HashLimits {
-    fn default() -> Self {
-        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
-        Self {
-            concurrent: cores,
-            queued: 4 * cores,
-        }
-    }
 }
 
 /// Hashes and checks passwords at one bcrypt cost.
@@ -51,7 +33,7 @@ pub struct Passwords {
 impl Passwords {
     /// Builds the hasher; costs one bcrypt hash to make the dummy.
     pub async fn new(cost: u32, limits: HashLimits) -> Result<Self, PasswordError> {
-        let dummy = Password::attempt(super::random_hex::<32>());
+        let dummy = Password::attempt(hex::encode(rand::random::<[u8; 32]>()));
         let dummy_hash = hash_blocking(dummy, cost).await?;
         Ok(Self {
             cost,

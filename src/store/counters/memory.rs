@@ -1,4 +1,4 @@
-//! Counters over time windows: the memory behind lockouts, code budgets and mail throttles.
+//! The in-process counter store.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -7,41 +7,10 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use dashmap::DashMap;
 
-use super::{StoreError, delta};
-
-/// A counter's value and the moment it resets.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Tally {
-    pub count: u32,
-    pub resets_at: DateTime<Utc>,
-}
-
-/// Keyed counters that reset when their window ends. Implementations must make [`hit`]
-/// atomic: concurrent hits on one key never lose a count.
-///
-/// [`hit`]: CounterStore::hit
-#[async_trait]
-pub trait CounterStore: Send + Sync + 'static {
-    /// Adds one to `key` and returns the new tally. A key with no live window starts one of
-    /// length `window` at `now`.
-    async fn hit(
-        &self,
-        key: &str,
-        window: Duration,
-        now: DateTime<Utc>,
-    ) -> Result<Tally, StoreError>;
-
-    /// Takes one back (floor zero), leaving the window as it is.
-    async fn unhit(&self, key: &str, now: DateTime<Utc>) -> Result<(), StoreError>;
-
-    /// Makes the live window of `key` end exactly at `at`: how a lockout gets its length.
-    async fn reset_at(&self, key: &str, at: DateTime<Utc>) -> Result<(), StoreError>;
-
-    async fn clear(&self, key: &str) -> Result<(), StoreError>;
-
-    /// Drops counters whose window has ended (stores with native expiry do nothing).
-    async fn sweep(&self, now: DateTime<Utc>) -> Result<(), StoreError>;
-}
+use super::CounterStore;
+use crate::clock::delta;
+use crate::limits::Tally;
+use crate::store::{DEFAULT_MAX_ENTRIES, StoreError};
 
 /// The in-process counter store. It holds at most `max_entries` counters. When full, it drops
 /// ended windows first, then, of the counters that hold no lockout, those with the fewest hits,
@@ -64,7 +33,7 @@ struct Counter {
 
 impl Default for MemoryCounters {
     fn default() -> Self {
-        Self::with_capacity(super::otp::DEFAULT_MAX_ENTRIES)
+        Self::with_capacity(DEFAULT_MAX_ENTRIES)
     }
 }
 
@@ -172,10 +141,14 @@ impl CounterStore for MemoryCounters {
 mod tests {
     use super::*;
 
+    fn now() -> DateTime<Utc> {
+        DateTime::from_timestamp(1_800_000_000, 0).unwrap_or_default()
+    }
+
     #[tokio::test]
     async fn hits_count_up_within_a_window_and_restart_after_it() {
         let c = MemoryCounters::default();
-        let now = Utc::now();
+        let now = now();
         let w = Duration::from_secs(60);
         assert_eq!(c.hit("k", w, now).await.unwrap().count, 1);
         assert_eq!(c.hit("k", w, now).await.unwrap().count, 2);
@@ -188,7 +161,7 @@ mod tests {
     #[tokio::test]
     async fn reset_at_shortens_or_lengthens_a_window() {
         let c = MemoryCounters::default();
-        let now = Utc::now();
+        let now = now();
         c.hit("k", Duration::from_secs(900), now).await.unwrap();
         let soon = now + chrono::TimeDelta::seconds(5);
         c.reset_at("k", soon).await.unwrap();
@@ -204,7 +177,7 @@ mod tests {
     #[tokio::test]
     async fn a_full_store_evicts_light_counters_but_never_a_lockout() {
         let c = MemoryCounters::with_capacity(16);
-        let now = Utc::now();
+        let now = now();
         let w = Duration::from_secs(900);
         for _ in 0..5 {
             c.hit("locked", w, now).await.unwrap();
@@ -226,7 +199,7 @@ mod tests {
     #[tokio::test]
     async fn a_store_full_of_lockouts_refuses_new_keys_instead_of_forgetting() {
         let c = MemoryCounters::with_capacity(4);
-        let now = Utc::now();
+        let now = now();
         let w = Duration::from_secs(900);
         for n in 0..4 {
             let key = format!("locked{n}");
@@ -244,7 +217,7 @@ mod tests {
     #[tokio::test]
     async fn the_sweep_keeps_only_live_windows() {
         let c = MemoryCounters::default();
-        let now = Utc::now();
+        let now = now();
         c.hit("old", Duration::from_secs(1), now).await.unwrap();
         c.hit("new", Duration::from_secs(100), now).await.unwrap();
         c.sweep(now + chrono::TimeDelta::seconds(1)).await.unwrap();

@@ -1,133 +1,16 @@
-//! One-time codes: 6 digits from a CSPRNG, kept in a [`CodeStore`] keyed by purpose and email.
+//! The in-process code store.
 
-use std::fmt;
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use dashmap::DashMap;
-use rand::RngExt;
-use subtle::ConstantTimeEq;
 
-use super::StoreError;
-use super::decide::{CodeAttemptLimits, CodeVerdict, judge_code};
-use super::types::UserEmail;
-
-/// What a code is for; a verification code cannot reset a password.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Purpose {
-    VerifyEmail,
-    ResetPassword,
-}
-
-/// A 6-digit code. It prints only as `***` in debug output.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Code(String);
-
-pub const CODE_DIGITS: usize = 6;
-
-impl Code {
-    /// A fresh code from the thread-local CSPRNG (ChaCha, seeded by the OS).
-    pub fn generate() -> Self {
-        let n: u32 = rand::rng().random_range(0..1_000_000);
-        Self(format!("{n:06}"))
-    }
-
-    /// A code as a client typed it: exactly six ASCII digits.
-    pub fn parse(raw: &str) -> Option<Self> {
-        let raw = raw.trim();
-        (raw.len() == CODE_DIGITS && raw.bytes().all(|b| b.is_ascii_digit()))
-            .then(|| Self(raw.to_owned()))
-    }
-
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-
-    fn matches(&self, other: &Code) -> bool {
-        self.0.as_bytes().ct_eq(other.0.as_bytes()).into()
-    }
-}
-
-impl fmt::Debug for Code {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Code(***)")
-    }
-}
-
-/// A code to store, with when it was made and when it dies.
-#[derive(Clone, Debug)]
-pub struct NewCode {
-    pub code: Code,
-    pub issued_at: DateTime<Utc>,
-    pub expires_at: DateTime<Utc>,
-}
-
-/// The result of checking a submitted code.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CodeCheck {
-    /// Right code, in time: it is now used up.
-    Accepted,
-    /// Wrong code; this client may try `remaining` more times.
-    Rejected { remaining: u32 },
-    /// This client has used up its tries at the code; it stays good for others.
-    Exhausted,
-    /// Wrong code, and enough wrong tries from everyone: the stored code is burned.
-    Burned,
-    /// No live code for this purpose and address (never issued, used, replaced or expired).
-    Missing,
-}
-
-impl From<CodeVerdict> for CodeCheck {
-    fn from(verdict: CodeVerdict) -> Self {
-        match verdict {
-            CodeVerdict::Accept => CodeCheck::Accepted,
-            CodeVerdict::Reject { remaining } => CodeCheck::Rejected { remaining },
-            CodeVerdict::Exhausted => CodeCheck::Exhausted,
-            CodeVerdict::Burn => CodeCheck::Burned,
-        }
-    }
-}
-
-/// Where codes live between "sent" and "used". Implementations must make each check atomic:
-/// two concurrent checks of one code can never both be accepted.
-#[async_trait]
-pub trait CodeStore: Send + Sync + 'static {
-    /// Stores a code, replacing any earlier code for the same purpose and address.
-    async fn put(
-        &self,
-        purpose: Purpose,
-        email: &UserEmail,
-        code: NewCode,
-    ) -> Result<(), StoreError>;
-
-    /// Checks `code` as tried by `client`, counting a wrong try against the client and against
-    /// the code ([`judge_code`] decides).
-    async fn check(
-        &self,
-        purpose: Purpose,
-        email: &UserEmail,
-        attempt: Attempt<'_>,
-        now: DateTime<Utc>,
-    ) -> Result<CodeCheck, StoreError>;
-
-    /// Drops what has expired so memory stays bounded (stores with native expiry do nothing).
-    async fn sweep(&self, now: DateTime<Utc>) -> Result<(), StoreError>;
-
-    /// For a store behind the network, whether it answers now; `None` for an in-process one.
-    async fn reachable(&self) -> Option<bool> {
-        None
-    }
-}
-
-/// One try at a code: what was typed, by whom, under which limits.
-#[derive(Clone, Copy, Debug)]
-pub struct Attempt<'a> {
-    pub code: &'a Code,
-    pub client: IpAddr,
-    pub limits: CodeAttemptLimits,
-}
+use super::{Attempt, CodeCheck, CodeStore, NewCode};
+use crate::domain::{Code, Purpose, UserEmail};
+use crate::limits::{CodeVerdict, judge_code};
+use crate::store::{DEFAULT_MAX_ENTRIES, StoreError};
 
 struct Stored {
     /// `None` once the code was burned.
@@ -155,9 +38,6 @@ impl Default for MemoryCodeStore {
         Self::with_capacity(DEFAULT_MAX_ENTRIES)
     }
 }
-
-/// The default cap of the in-process stores.
-pub const DEFAULT_MAX_ENTRIES: usize = 100_000;
 
 impl MemoryCodeStore {
     pub fn with_capacity(max_entries: usize) -> Self {
@@ -270,6 +150,7 @@ impl CodeStore for MemoryCodeStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::limits::CodeAttemptLimits;
     use chrono::TimeDelta;
 
     fn email() -> UserEmail {
@@ -282,6 +163,10 @@ mod tests {
             issued_at: now,
             expires_at: now + TimeDelta::minutes(minutes),
         }
+    }
+
+    fn now() -> DateTime<Utc> {
+        DateTime::from_timestamp(1_800_000_000, 0).unwrap_or_default()
     }
 
     const LIMITS: CodeAttemptLimits = CodeAttemptLimits {
@@ -297,18 +182,10 @@ mod tests {
         }
     }
 
-    #[test]
-    fn generated_codes_are_six_digits() {
-        for _ in 0..1000 {
-            let c = Code::generate();
-            assert!(Code::parse(c.expose()).is_some(), "{}", c.expose());
-        }
-    }
-
     #[tokio::test]
     async fn a_code_works_once() {
         let store = MemoryCodeStore::default();
-        let now = Utc::now();
+        let now = now();
         let code = Code::generate();
         store
             .put(Purpose::VerifyEmail, &email(), new_code(&code, now, 5))
@@ -323,7 +200,7 @@ mod tests {
     #[tokio::test]
     async fn a_code_is_bound_to_its_purpose() {
         let store = MemoryCodeStore::default();
-        let now = Utc::now();
+        let now = now();
         let code = Code::generate();
         store
             .put(Purpose::VerifyEmail, &email(), new_code(&code, now, 5))
@@ -344,7 +221,7 @@ mod tests {
     #[tokio::test]
     async fn one_clients_wrong_tries_do_not_spoil_the_code_for_another() {
         let store = MemoryCodeStore::default();
-        let now = Utc::now();
+        let now = now();
         let code = Code::parse("123456").unwrap();
         let wrong = Code::parse("654321").unwrap();
         store
@@ -380,7 +257,7 @@ mod tests {
     #[tokio::test]
     async fn wrong_tries_from_many_clients_burn_the_code() {
         let store = MemoryCodeStore::default();
-        let now = Utc::now();
+        let now = now();
         let code = Code::parse("123456").unwrap();
         let wrong = Code::parse("654321").unwrap();
         store
@@ -408,7 +285,7 @@ mod tests {
     #[tokio::test]
     async fn a_full_store_evicts_expired_then_the_oldest_codes_and_stays_within_its_cap() {
         let store = MemoryCodeStore::with_capacity(16);
-        let now = Utc::now();
+        let now = now();
         let first = Code::generate();
         let first_email = UserEmail::parse("first@example.com").unwrap();
         store
@@ -451,7 +328,7 @@ mod tests {
     #[tokio::test]
     async fn the_sweep_drops_expired_codes() {
         let store = MemoryCodeStore::default();
-        let now = Utc::now();
+        let now = now();
         store
             .put(
                 Purpose::VerifyEmail,

@@ -1,0 +1,44 @@
+//! What the server can tell about its own health, and the periodic clean-up.
+
+use std::time::Duration;
+
+use super::{Auth, AuthError};
+use crate::db;
+use crate::mail::DeliveryStatus;
+
+/// How long the database check may take before the database counts as unavailable.
+const DB_PING_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// The state of what the flows depend on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Health {
+    /// Whether the database answers a query on our own tables.
+    pub database: bool,
+    /// Whether the shared store answers; `None` for the in-process one.
+    pub store: Option<bool>,
+    pub email: DeliveryStatus,
+}
+
+impl Auth {
+    /// Checks the database and the shared store at once.
+    pub async fn health(&self) -> Health {
+        let (database, store) = tokio::join!(self.db.ping(DB_PING_TIMEOUT), self.codes.reachable());
+        Health {
+            database,
+            store,
+            email: self.mailer.status(),
+        }
+    }
+
+    /// Drops expired codes, counters and sessions; run periodically.
+    pub async fn sweep(&self) -> Result<(), AuthError> {
+        let now = self.clock.now();
+        self.codes.sweep(now).await?;
+        self.counters.sweep(now).await?;
+        let purged = db::sessions::purge_expired(&self.db, now).await?;
+        if purged > 0 {
+            tracing::debug!(purged, "expired sessions purged");
+        }
+        Ok(())
+    }
+}

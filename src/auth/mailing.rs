@@ -1,0 +1,58 @@
+//! Making codes and handing messages to the mailer.
+
+use chrono::{DateTime, Utc};
+
+use super::{Auth, AuthError};
+use crate::clock::delta;
+use crate::domain::{Code, Purpose, UserEmail};
+use crate::mail::{Email, Message};
+use crate::store::NewCode;
+
+impl Auth {
+    /// Issues a code, replacing any earlier one of its purpose, and mails it. For a verification
+    /// code, `registered_at` is when the registration it confirms was made (the email says so).
+    /// The mail throttle was counted by the caller.
+    pub(super) async fn send_code(
+        &self,
+        purpose: Purpose,
+        email: &UserEmail,
+        registered_at: DateTime<Utc>,
+    ) -> Result<(), AuthError> {
+        let ttl = match purpose {
+            Purpose::VerifyEmail => self.settings.verify_code_ttl,
+            Purpose::ResetPassword => self.settings.reset_code_ttl,
+        };
+        let code = Code::generate();
+        let now = self.clock.now();
+        let new = NewCode {
+            code: code.clone(),
+            issued_at: now,
+            expires_at: now + delta(ttl),
+        };
+        self.codes.put(purpose, email, new).await?;
+        let ttl_minutes = ttl.as_secs().div_ceil(60);
+        let message = match purpose {
+            Purpose::VerifyEmail => Message::VerificationCode {
+                code,
+                ttl_minutes,
+                registered_at,
+            },
+            Purpose::ResetPassword => Message::PasswordResetCode { code, ttl_minutes },
+        };
+        self.send(email, message).await;
+        Ok(())
+    }
+
+    /// Hands a message to the mailer. A failure is logged, never shown: the response must not
+    /// depend on whether mail could be sent (it would reveal which addresses have accounts).
+    pub(super) async fn send(&self, to: &UserEmail, message: Message) {
+        let kind = message.kind();
+        let email = Email {
+            to: to.clone(),
+            message,
+        };
+        if let Err(e) = self.mailer.send(email).await {
+            tracing::error!(kind, error = %e, "email not sent");
+        }
+    }
+}

@@ -1,0 +1,130 @@
+//! Registration: register, verify the address with the emailed code, resend the code.
+
+use std::net::IpAddr;
+
+use chrono::{DateTime, Utc};
+
+use super::guard::MailKind;
+use super::{Auth, AuthError};
+use crate::db::{self, DbError};
+use crate::domain::{Code, Password, Purpose, User, UserEmail, UserName};
+use crate::mail::Message;
+
+/// A verified address: the user, and whether the password they registered with was set.
+#[derive(Debug)]
+pub struct Verified {
+    pub user: User,
+    /// False when several people registered the address with different passwords: none of
+    /// them was set, and a reset code went to the address instead.
+    pub password_set: bool,
+}
+
+impl Auth {
+    /// Creates an unverified account and mails a verification code. An address that is already
+    /// registered is never taken over: its verified owner gets a notice; a pending one gets a
+    /// fresh code, and if this registration's password differs from the stored one, the
+    /// registration is marked contested (see [`Auth::verify_email`]). The caller sees the same
+    /// outcome, and waits for one bcrypt operation, either way.
+    pub async fn register(
+        &self,
+        name: &UserName,
+        email: &UserEmail,
+        password: &Password,
+        client: IpAddr,
+    ) -> Result<(), AuthError> {
+        self.settings
+            .password_policy
+            .check(password, email, Some(name.as_str()))
+            .map_err(AuthError::WeakPassword)?;
+        self.throttle_mail(MailKind::Verification, email, client)
+            .await?;
+        let now = self.clock.now();
+        match db::users::find_by_email(&self.db, email).await? {
+            None => {
+                let hash = self.passwords.hash(password).await?;
+                match db::users::insert(&self.db, name, email, &hash, now).await {
+                    Ok(()) => {}
+                    // Another registration of this address won the race: compete with it.
+                    Err(DbError::Duplicate) => {
+                        self.register_again(name, email, password, now).await?
+                    }
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            Some(user) if user.is_verified => {
+                // The same bcrypt work as a new registration, so the answer takes as long.
+                self.passwords.hash(password).await?;
+                self.send(email, Message::RegistrationAttempt).await;
+                return Ok(());
+            }
+            Some(_) => self.register_again(name, email, password, now).await?,
+        }
+        self.send_code(Purpose::VerifyEmail, email, now).await
+    }
+
+    /// A further registration of a pending address: the same password (the same person, most
+    /// likely) changes nothing; a different one marks the registration contested, in the
+    /// database, so the rule holds across restarts and instances.
+    async fn register_again(
+        &self,
+        name: &UserName,
+        email: &UserEmail,
+        password: &Password,
+        now: DateTime<Utc>,
+    ) -> Result<(), AuthError> {
+        let Some(pending) = db::users::find_by_email(&self.db, email).await? else {
+            return Ok(());
+        };
+        let same = self
+            .passwords
+            .verify(password, Some(&pending.password_hash))
+            .await?;
+        db::users::record_registration(&self.db, email, name, !same, now).await?;
+        Ok(())
+    }
+
+    /// Checks a verification code and marks the address verified. If only one person registered
+    /// the address (or everyone who did gave the same password), that password is set. If
+    /// registrations with different passwords competed, nobody's password is set, since the
+    /// code cannot tell who is verifying: a reset code goes to the address at once, so its
+    /// owner chooses the password.
+    pub async fn verify_email(
+        &self,
+        email: &UserEmail,
+        code: &Code,
+        client: IpAddr,
+    ) -> Result<Verified, AuthError> {
+        self.use_code(Purpose::VerifyEmail, email, code, client)
+            .await?;
+        let now = self.clock.now();
+        let (user, password_set) = db::users::mark_verified(&self.db, email, now)
+            .await?
+            .ok_or(AuthError::InvalidCode)?;
+        if !password_set {
+            tracing::info!(
+                user_id = %user.id,
+                "contested registration verified; reset code sent"
+            );
+            self.send_code(Purpose::ResetPassword, email, now).await?;
+        }
+        Ok(Verified { user, password_set })
+    }
+
+    /// Sends a fresh verification code if the address has an unverified account.
+    pub async fn resend_verification(
+        &self,
+        email: &UserEmail,
+        client: IpAddr,
+    ) -> Result<(), AuthError> {
+        self.throttle_mail(MailKind::Verification, email, client)
+            .await?;
+        let Some(user) = db::users::find_by_email(&self.db, email).await? else {
+            return Ok(());
+        };
+        if user.is_verified {
+            return Ok(());
+        }
+        self.send_code(Purpose::VerifyEmail, email, user.registered_at)
+            .await
+    }
+}

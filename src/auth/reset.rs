@@ -1,0 +1,55 @@
+//! Password reset: a code by email, then a new password with it.
+
+use std::net::IpAddr;
+
+use super::guard::MailKind;
+use super::{Auth, AuthError};
+use crate::db;
+use crate::domain::{Code, Password, Purpose, UserEmail};
+use crate::mail::Message;
+
+impl Auth {
+    /// Sends a reset code if the address has an account. The throttle is counted first, so
+    /// the answer does not depend on whether it has.
+    pub async fn forgot_password(
+        &self,
+        email: &UserEmail,
+        client: IpAddr,
+    ) -> Result<(), AuthError> {
+        self.throttle_mail(MailKind::Reset, email, client).await?;
+        if db::users::find_by_email(&self.db, email).await?.is_some() {
+            self.send_code(Purpose::ResetPassword, email, self.clock.now())
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Checks a reset code, sets the new password and ends every session of the user. The
+    /// password policy is checked first, so a refused password does not use up a try.
+    pub async fn reset_password(
+        &self,
+        email: &UserEmail,
+        code: &Code,
+        new_password: &Password,
+        client: IpAddr,
+    ) -> Result<(), AuthError> {
+        // Only what the client sent goes into the check: using the stored name would let a
+        // 422 tell anyone which addresses have accounts.
+        self.settings
+            .password_policy
+            .check(new_password, email, None)
+            .map_err(AuthError::WeakPassword)?;
+        // Hash first: if the server is too busy to hash, the code is still unused for a retry.
+        let hash = self.passwords.hash(new_password).await?;
+        self.use_code(Purpose::ResetPassword, email, code, client)
+            .await?;
+        let user = db::users::find_by_email(&self.db, email)
+            .await?
+            .ok_or(AuthError::InvalidCode)?;
+        let now = self.clock.now();
+        let ended = db::sessions::replace_password(&self.db, user.user_id(), &hash, now).await?;
+        tracing::info!(user_id = %user.id, sessions_ended = ended, "password reset");
+        self.send(email, Message::PasswordChanged).await;
+        Ok(())
+    }
+}
