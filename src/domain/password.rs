@@ -2,11 +2,14 @@
 
 use std::fmt;
 
+use secrecy::{ExposeSecret, SecretString};
+
 use super::{Invalid, UserEmail};
 
-/// A password as the user typed it. It never prints itself.
+/// A password as the user typed it. It never prints itself, and its memory is wiped when it
+/// is dropped.
 #[derive(Clone)]
-pub struct Password(String);
+pub struct Password(SecretString);
 
 pub const MIN_PASSWORD_CHARS: usize = 8;
 /// bcrypt reads at most 72 bytes; anything longer would be silently cut.
@@ -29,16 +32,16 @@ impl Password {
                 ),
             ));
         }
-        Ok(Self(raw))
+        Ok(Self(raw.into()))
     }
 
     /// A password offered at login: checked against the hash, whatever its length.
     pub fn attempt(raw: String) -> Self {
-        Self(raw)
+        Self(raw.into())
     }
 
     pub fn expose(&self) -> &str {
-        &self.0
+        self.0.expose_secret()
     }
 }
 

@@ -5,58 +5,22 @@
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
+use tower_http::services::ServeDir;
 
 use crate::helpers::{Backend, PASSWORD};
 use crate::webdriver::Browser;
 
 const WAIT: Duration = Duration::from_secs(20);
 
-/// The static frontend: index.html, its script and the API client from AUTH_FLOW.md.
+/// The static frontend (index.html, its script and the API client from AUTH_FLOW.md), served
+/// from `tests/api/browser_page` by tower-http's ServeDir on a port of its own.
 async fn serve_page() -> u16 {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
-    tokio::spawn(async move {
-        while let Ok((mut stream, _)) = listener.accept().await {
-            tokio::spawn(async move {
-                let mut head = Vec::new();
-                let mut buf = [0u8; 1024];
-                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
-                    match stream.read(&mut buf).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => head.extend_from_slice(&buf[..n]),
-                    }
-                }
-                let head = String::from_utf8_lossy(&head);
-                let path = head.split_whitespace().nth(1).unwrap_or("/");
-                let path = path.split('?').next().unwrap_or("/");
-                let (status, kind, body) = match path {
-                    "/" => (
-                        "200 OK",
-                        "text/html",
-                        include_str!("browser_page/index.html"),
-                    ),
-                    "/flow.js" => (
-                        "200 OK",
-                        "text/javascript",
-                        include_str!("browser_page/flow.js"),
-                    ),
-                    "/auth-client.js" => (
-                        "200 OK",
-                        "text/javascript",
-                        include_str!("browser_page/auth-client.js"),
-                    ),
-                    _ => ("404 Not Found", "text/plain", "not found"),
-                };
-                let response = format!(
-                    "HTTP/1.1 {status}\r\nContent-Type: {kind}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                    body.len()
-                );
-                let _ = stream.write_all(response.as_bytes()).await;
-            });
-        }
-    });
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/api/browser_page");
+    let pages = axum::Router::new().fallback_service(ServeDir::new(dir));
+    tokio::spawn(async move { axum::serve(listener, pages).await });
     port
 }
 

@@ -1,12 +1,11 @@
-//! A small SMTP server of the test suite's own: speaks enough of RFC 5321 over TCP for a real
-//! client (lettre) to deliver to it, and keeps what it receives.
+//! A real SMTP server on a loopback port (mailin-embedded, in a thread of its own) that keeps
+//! what it receives, for the tests to read.
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
-use tokio::net::{TcpListener, TcpStream};
+use mailin_embedded::{Handler, Response, Server, SslConfig, response};
 
 /// One message as the server received it.
 #[derive(Clone, Debug)]
@@ -49,37 +48,61 @@ impl Received {
     }
 }
 
+/// A running SMTP server. It runs until the test binary ends: mailin's server has no stop, and
+/// each server has a port of its own.
 pub struct SmtpServer {
     pub addr: SocketAddr,
     received: Arc<Mutex<Vec<Received>>>,
-    task: tokio::task::JoinHandle<()>,
 }
 
-impl Drop for SmtpServer {
-    fn drop(&mut self) {
-        self.task.abort();
+/// Collects each message as it arrives; mailin clones it for every session.
+#[derive(Clone, Default)]
+struct Collector {
+    received: Arc<Mutex<Vec<Received>>>,
+    current: Option<Received>,
+}
+
+impl Handler for Collector {
+    fn data_start(&mut self, _domain: &str, _from: &str, _is8bit: bool, to: &[String]) -> Response {
+        self.current = Some(Received {
+            rcpt_to: to.to_vec(),
+            data: String::new(),
+        });
+        response::OK
+    }
+
+    fn data(&mut self, buf: &[u8]) -> std::io::Result<()> {
+        if let Some(message) = self.current.as_mut() {
+            message.data.push_str(&String::from_utf8_lossy(buf));
+        }
+        Ok(())
+    }
+
+    fn data_end(&mut self) -> Response {
+        if let Some(message) = self.current.take() {
+            self.received.lock().unwrap().push(message);
+        }
+        response::OK
     }
 }
 
 impl SmtpServer {
     /// Listens on 127.0.0.1:`port` (0 for any free port).
     pub async fn start_on(port: u16) -> Self {
-        let listener = TcpListener::bind(("127.0.0.1", port))
-            .await
-            .expect("smtp port");
+        let listener = std::net::TcpListener::bind(("127.0.0.1", port)).expect("smtp port");
         let addr = listener.local_addr().expect("smtp address");
-        let received = Arc::new(Mutex::new(Vec::new()));
-        let store = received.clone();
-        let task = tokio::spawn(async move {
-            while let Ok((stream, _)) = listener.accept().await {
-                tokio::spawn(session(stream, store.clone()));
-            }
+        let collector = Collector::default();
+        let received = collector.received.clone();
+        let mut server = Server::new(collector);
+        server
+            .with_name("test.local")
+            .with_ssl(SslConfig::None)
+            .expect("no TLS")
+            .with_tcp_listener(listener);
+        std::thread::spawn(move || {
+            let _ = server.serve();
         });
-        Self {
-            addr,
-            received,
-            task,
-        }
+        Self { addr, received }
     }
 
     pub async fn start() -> Self {
@@ -103,69 +126,4 @@ impl SmtpServer {
 pub fn free_port() -> u16 {
     let probe = std::net::TcpListener::bind("127.0.0.1:0").expect("free port");
     probe.local_addr().expect("address").port()
-}
-
-async fn reply(write: &mut tokio::net::tcp::OwnedWriteHalf, text: &str) -> bool {
-    write.write_all(text.as_bytes()).await.is_ok()
-}
-
-async fn session(stream: TcpStream, store: Arc<Mutex<Vec<Received>>>) {
-    let (read, mut write) = stream.into_split();
-    let mut lines = BufReader::new(read);
-    if !reply(&mut write, "220 test.local ESMTP\r\n").await {
-        return;
-    }
-    let mut rcpt_to = Vec::new();
-    let mut line = String::new();
-    loop {
-        line.clear();
-        if lines.read_line(&mut line).await.unwrap_or(0) == 0 {
-            return;
-        }
-        let command = line.trim_end().to_ascii_uppercase();
-        let answer = if command.starts_with("EHLO") {
-            "250-test.local\r\n250-8BITMIME\r\n250 SMTPUTF8\r\n".to_owned()
-        } else if command.starts_with("HELO") || command.starts_with("MAIL FROM") {
-            "250 OK\r\n".to_owned()
-        } else if command.starts_with("RCPT TO") {
-            let address = line.trim_end()[8..]
-                .trim()
-                .trim_matches(['<', '>'])
-                .to_owned();
-            rcpt_to.push(address);
-            "250 OK\r\n".to_owned()
-        } else if command == "DATA" {
-            if !reply(&mut write, "354 End data with <CR><LF>.<CR><LF>\r\n").await {
-                return;
-            }
-            let mut data = String::new();
-            loop {
-                line.clear();
-                if lines.read_line(&mut line).await.unwrap_or(0) == 0 {
-                    return;
-                }
-                if line == ".\r\n" {
-                    break;
-                }
-                data.push_str(line.strip_prefix('.').unwrap_or(&line));
-            }
-            let message = Received {
-                rcpt_to: std::mem::take(&mut rcpt_to),
-                data,
-            };
-            store.lock().unwrap().push(message);
-            "250 OK queued\r\n".to_owned()
-        } else if command == "RSET" || command == "NOOP" {
-            rcpt_to.clear();
-            "250 OK\r\n".to_owned()
-        } else if command == "QUIT" {
-            let _ = reply(&mut write, "221 Bye\r\n").await;
-            return;
-        } else {
-            "502 Command not implemented\r\n".to_owned()
-        };
-        if !reply(&mut write, &answer).await {
-            return;
-        }
-    }
 }

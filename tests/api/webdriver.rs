@@ -1,17 +1,18 @@
-//! Just enough of the W3C WebDriver protocol, over HTTP, to drive headless Chromium through
-//! chromedriver: open pages, run scripts, take screenshots.
+//! Headless Chromium, driven over WebDriver (fantoccini) through a chromedriver process of the
+//! test's own: open pages, run scripts, take screenshots.
 
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+use fantoccini::{Client, ClientBuilder};
+use hyper_util::client::legacy::connect::HttpConnector;
 use serde_json::{Value, json};
 
 const CHROMIUM: &str = "/usr/bin/chromium";
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 
 pub struct Browser {
-    http: reqwest::Client,
-    session: String,
+    client: Client,
     driver: Child,
     _profile: tempfile::TempDir,
 }
@@ -41,11 +42,10 @@ impl Browser {
             .stderr(Stdio::null())
             .spawn()
             .expect("chromedriver starts");
-        let http = reqwest::Client::new();
         let base = format!("http://127.0.0.1:{port}");
         let mut ready = false;
         for _ in 0..100 {
-            if let Ok(r) = http.get(format!("{base}/status")).send().await
+            if let Ok(r) = reqwest::get(format!("{base}/status")).await
                 && r.status().is_success()
             {
                 ready = true;
@@ -71,58 +71,43 @@ impl Browser {
         .into_iter()
         .chain([format!("--user-data-dir={}", profile.path().display())])
         .collect::<Vec<_>>();
-        let capabilities = json!({ "capabilities": { "alwaysMatch": {
+        let capabilities = json!({
             "browserName": "chrome",
             "goog:chromeOptions": { "binary": CHROMIUM, "args": args },
-        }}});
-        let created: Value = http
-            .post(format!("{base}/session"))
-            .json(&capabilities)
-            .send()
+        });
+        let Value::Object(capabilities) = capabilities else {
+            unreachable!("a JSON object")
+        };
+        let client = ClientBuilder::new(HttpConnector::new())
+            .capabilities(capabilities)
+            .connect(&base)
             .await
-            .expect("new session")
-            .json()
-            .await
-            .expect("session json");
-        let id = created["value"]["sessionId"]
-            .as_str()
-            .unwrap_or_else(|| panic!("no session: {created}"));
+            .expect("a WebDriver session");
         Some(Self {
-            session: format!("{base}/session/{id}"),
-            http,
+            client,
             driver,
             _profile: profile,
         })
     }
 
-    async fn command(&self, path: &str, body: Value) -> Value {
-        let response: Value = self
-            .http
-            .post(format!("{}{path}", self.session))
-            .json(&body)
-            .send()
-            .await
-            .expect("webdriver command")
-            .json()
-            .await
-            .expect("webdriver json");
-        response["value"].clone()
-    }
-
     pub async fn goto(&self, url: &str) {
-        self.command("/url", json!({ "url": url })).await;
+        self.client.goto(url).await.expect("page opened");
     }
 
-    /// Runs `script` as a function body with `args`; returns what it returns.
+    /// Runs `script` as a function body with `args` (a JSON array); returns what it returns.
     pub async fn eval(&self, script: &str, args: Value) -> Value {
-        self.command("/execute/sync", json!({ "script": script, "args": args }))
+        self.client
+            .execute(script, arguments(args))
             .await
+            .expect("script ran")
     }
 
     /// Runs `script`, which must call its last argument (the callback) with the result.
     pub async fn eval_async(&self, script: &str, args: Value) -> Value {
-        self.command("/execute/async", json!({ "script": script, "args": args }))
+        self.client
+            .execute_async(script, arguments(args))
             .await
+            .expect("script ran")
     }
 
     /// Polls the JavaScript expression `condition` until it is true, for at most `within`.
@@ -140,23 +125,19 @@ impl Browser {
 
     /// Saves a PNG of the viewport.
     pub async fn screenshot(&self, path: &std::path::Path) {
-        use base64::Engine;
-        let encoded = self
-            .http
-            .get(format!("{}/screenshot", self.session))
-            .send()
-            .await
-            .expect("screenshot")
-            .json::<Value>()
-            .await
-            .expect("screenshot json");
-        let png = base64::engine::general_purpose::STANDARD
-            .decode(encoded["value"].as_str().expect("base64 png"))
-            .expect("valid base64");
+        let png = self.client.screenshot().await.expect("screenshot");
         std::fs::write(path, png).expect("screenshot written");
     }
 
     pub async fn quit(self) {
-        let _ = self.http.delete(&self.session).send().await;
+        let _ = self.client.clone().close().await;
+    }
+}
+
+/// A JSON array's items, as WebDriver script arguments.
+fn arguments(args: Value) -> Vec<Value> {
+    match args {
+        Value::Array(items) => items,
+        other => vec![other],
     }
 }

@@ -2,23 +2,24 @@
 //! PostgreSQL), an in-memory mailer and a hand-driven clock, and gives tests small typed
 //! helpers to talk to it over HTTP.
 
-use std::sync::{Arc, Mutex};
+mod clock;
+mod scratch;
+mod test_app;
+
+use std::sync::Arc;
 use std::time::Duration;
 
-use authd::clock::Clock;
 use authd::config::{Config, SmtpSettings, SmtpTls};
-use authd::db::Db;
-use authd::domain::Code;
-use authd::http::RateLimiters;
-use authd::mail::{Mailer, MemoryMailer, Message, RetryPolicy, SmtpMailer};
+use authd::mail::{Mailer, MemoryMailer, RetryPolicy, SmtpMailer};
 use authd::store::{CodeStore, CounterStore, RedisStore};
 use authd::{Application, Parts};
-use chrono::{DateTime, TimeDelta, Utc};
-use reqwest::{Response, StatusCode};
+use reqwest::Response;
 use secrecy::SecretString;
-use serde_json::{Value, json};
-use sqlx::Connection;
-use sqlx::migrate::MigrateDatabase;
+use serde_json::Value;
+
+pub use clock::ManualClock;
+use scratch::{RedisScratch, Scratch};
+pub use test_app::{TestApp, client};
 
 pub const PASSWORD: &str = "correct horse battery";
 
@@ -190,30 +191,6 @@ pub fn redis_store(url: &str, prefix: &str) -> RedisStore {
     RedisStore::new(url, prefix, TEST_SECRET.as_bytes()).expect("redis store")
 }
 
-/// Deletes a test's Redis keys when the test ends.
-struct RedisScratch {
-    url: String,
-    prefix: String,
-}
-
-impl Drop for RedisScratch {
-    fn drop(&mut self) {
-        let Ok(client) = redis::Client::open(self.url.as_str()) else {
-            return;
-        };
-        let Ok(mut conn) = client.get_connection() else {
-            return;
-        };
-        let keys: Vec<String> = redis::cmd("KEYS")
-            .arg(format!("{}*", self.prefix))
-            .query(&mut conn)
-            .unwrap_or_default();
-        if !keys.is_empty() {
-            let _: redis::RedisResult<()> = redis::cmd("DEL").arg(keys).query(&mut conn);
-        }
-    }
-}
-
 /// SMTP to a test server on this machine, without TLS, from "Acme <no-reply@acme.test>".
 pub fn smtp_settings(port: u16) -> SmtpSettings {
     SmtpSettings {
@@ -232,201 +209,6 @@ pub fn quick_retries() -> RetryPolicy {
         first_delay: Duration::from_millis(200),
         max_delay: Duration::from_secs(1),
         give_up_after: Duration::from_secs(30),
-    }
-}
-
-/// What a test leaves behind, removed when the test ends (even by panic).
-enum Scratch {
-    Sqlite(#[allow(dead_code)] tempfile::TempDir),
-    /// A database of its own on a MySQL or PostgreSQL server.
-    Server(String),
-    /// Another instance's database: that instance removes it.
-    Borrowed,
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        if let Scratch::Server(url) = self {
-            let url = url.clone();
-            // Drop runs inside the test's runtime, which cannot be blocked on; use a thread.
-            let _ = std::thread::spawn(move || {
-                let rt = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                    .expect("runtime");
-                rt.block_on(drop_database(&url));
-            })
-            .join();
-        }
-    }
-}
-
-/// Drops the database `url` names. On PostgreSQL, `WITH (FORCE)` ends the connections the
-/// test's server may still hold.
-async fn drop_database(url: &str) {
-    if url.starts_with("mysql:") {
-        let _ = sqlx::MySql::drop_database(url).await;
-        return;
-    }
-    let (server, name) = url.rsplit_once('/').unwrap_or((url, ""));
-    let name = name.split('?').next().unwrap_or(name).to_owned();
-    let Ok(mut conn) = sqlx::PgConnection::connect(&format!("{server}/postgres")).await else {
-        return;
-    };
-    let sql = sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"));
-    let _ = sqlx::query(sql).execute(&mut conn).await;
-}
-
-/// A clock that moves only when told to.
-pub struct ManualClock(Mutex<DateTime<Utc>>);
-
-impl ManualClock {
-    fn new() -> Self {
-        Self(Mutex::new(authd::clock::SystemClock.now()))
-    }
-
-    pub fn advance(&self, by: Duration) {
-        let mut now = self.0.lock().expect("clock lock");
-        *now += TimeDelta::from_std(by).expect("duration fits");
-    }
-}
-
-impl Clock for ManualClock {
-    fn now(&self) -> DateTime<Utc> {
-        *self.0.lock().expect("clock lock")
-    }
-}
-
-/// A running app and a browser-like client (it keeps cookies).
-pub struct TestApp {
-    pub base: String,
-    pub client: reqwest::Client,
-    pub mailer: Arc<MemoryMailer>,
-    pub clock: Arc<ManualClock>,
-    pub db: Db,
-    pub limiters: RateLimiters,
-    pub database_url: String,
-    _stop: tokio::sync::oneshot::Sender<()>,
-    _scratch: Scratch,
-    _redis: Option<RedisScratch>,
-}
-
-pub fn client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .cookie_store(true)
-        .build()
-        .expect("http client")
-}
-
-impl TestApp {
-    pub fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.base)
-    }
-
-    pub async fn post(&self, path: &str, body: Value) -> Response {
-        self.client
-            .post(self.url(path))
-            .json(&body)
-            .send()
-            .await
-            .expect("request sent")
-    }
-
-    /// POST as the client `ip`, as a proxy would report it (needs `trust_proxy`).
-    pub async fn post_as(&self, ip: &str, path: &str, body: Value) -> Response {
-        self.client
-            .post(self.url(path))
-            .header("x-forwarded-for", ip)
-            .json(&body)
-            .send()
-            .await
-            .expect("request sent")
-    }
-
-    /// A login attempt from the client `ip` (needs `trust_proxy`).
-    pub async fn login_as(&self, ip: &str, email: &str, password: &str) -> Response {
-        let body = json!({ "email": email, "password": password });
-        self.post_as(ip, "/api/auth/login", body).await
-    }
-
-    pub async fn get(&self, path: &str) -> Response {
-        self.client
-            .get(self.url(path))
-            .send()
-            .await
-            .expect("request sent")
-    }
-
-    pub async fn register(&self, email: &str) -> Response {
-        let body = json!({ "name": "Test User", "email": email, "password": PASSWORD });
-        self.post("/api/auth/register", body).await
-    }
-
-    /// Registers `email` with `password` from the client `ip` (needs `trust_proxy`).
-    pub async fn register_as(&self, ip: &str, email: &str, password: &str) -> Response {
-        let body = json!({ "name": "Test User", "email": email, "password": password });
-        self.post_as(ip, "/api/auth/register", body).await
-    }
-
-    /// The code in the newest message to `email`; panics if none carries one.
-    pub fn last_code(&self, email: &str) -> String {
-        self.mailer
-            .sent_to(email)
-            .iter()
-            .rev()
-            .find_map(|e| e.message.code().map(Code::expose).map(str::to_owned))
-            .unwrap_or_else(|| panic!("no code was mailed to {email}"))
-    }
-
-    /// How many messages of `kind` went to `email`.
-    pub fn mail_count(&self, email: &str, kind: fn(&Message) -> bool) -> usize {
-        self.mailer
-            .sent_to(email)
-            .iter()
-            .filter(|e| kind(&e.message))
-            .count()
-    }
-
-    pub async fn verify(&self, email: &str, otp: &str) -> Response {
-        self.post(
-            "/api/auth/verify-email",
-            json!({ "email": email, "otp": otp }),
-        )
-        .await
-    }
-
-    pub async fn login(&self, email: &str, password: &str) -> Response {
-        self.post(
-            "/api/auth/login",
-            json!({ "email": email, "password": password }),
-        )
-        .await
-    }
-
-    /// Registers and verifies `email` with [`PASSWORD`].
-    pub async fn verified_user(&self, email: &str) {
-        assert_eq!(self.register(email).await.status(), StatusCode::CREATED);
-        let code = self.last_code(email);
-        assert_eq!(self.verify(email, &code).await.status(), StatusCode::OK);
-    }
-
-    /// Registers, verifies and logs in `email`; returns the access token from the body.
-    pub async fn logged_in_user(&self, email: &str) -> String {
-        self.verified_user(email).await;
-        let response = self.login(email, PASSWORD).await;
-        assert_eq!(response.status(), StatusCode::OK);
-        let body: Value = response.json().await.expect("json body");
-        body["access_token"].as_str().expect("token").to_owned()
-    }
-
-    /// GET /api/auth/me with `Authorization: Bearer <token>` and no cookies.
-    pub async fn me_with_bearer(&self, token: &str) -> Response {
-        reqwest::Client::new()
-            .get(self.url("/api/auth/me"))
-            .bearer_auth(token)
-            .send()
-            .await
-            .expect("request sent")
     }
 }
 
