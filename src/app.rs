@@ -16,7 +16,7 @@ use crate::db::{Db, DbError};
 use crate::http::{self, AppState, RateLimiters};
 use crate::mail::{ConsoleMailer, MailError, Mailer, RetryPolicy, SmtpMailer};
 use crate::serve::ServeLimits;
-use crate::store::{MemoryCodeStore, MemoryCounters, RedisStore, StoreError};
+use crate::store::{MemoryCodeStore, MemoryCounters, NoOtherInstances, RedisStore, StoreError};
 
 /// Longest a client may take to send its request line and headers (shorter if the whole
 /// request timeout is).
@@ -41,6 +41,7 @@ impl Parts {
         Self {
             codes: Arc::new(MemoryCodeStore::with_capacity(cap)),
             counters: Arc::new(MemoryCounters::with_capacity(cap)),
+            revocations: Arc::new(NoOtherInstances),
             mailer: Arc::new(ConsoleMailer),
             clock: Arc::new(SystemClock),
         }
@@ -82,7 +83,8 @@ impl Parts {
                 secret.expose_secret().as_bytes(),
             )?);
             parts.codes = store.clone();
-            parts.counters = store;
+            parts.counters = store.clone();
+            parts.revocations = store;
         }
         Ok(parts)
     }

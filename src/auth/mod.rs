@@ -11,6 +11,7 @@ mod mailing;
 mod passwords;
 mod registration;
 mod reset;
+mod session_cache;
 mod sessions;
 mod tokens;
 
@@ -28,13 +29,16 @@ use crate::clock::Clock;
 use crate::config::AuthSettings;
 use crate::db::Db;
 use crate::mail::Mailer;
-use crate::store::{CodeStore, CounterStore};
+use crate::store::{CodeStore, CounterStore, Revocations};
+use session_cache::SessionCache;
 use tokens::Tokens;
 
 /// The parts of the flows that have more than one implementation, chosen once at start-up.
 pub struct Parts {
     pub codes: Arc<dyn CodeStore>,
     pub counters: Arc<dyn CounterStore>,
+    /// How ended sessions reach the other instances' session caches.
+    pub revocations: Arc<dyn Revocations>,
     pub mailer: Arc<dyn Mailer>,
     pub clock: Arc<dyn Clock>,
 }
@@ -48,21 +52,30 @@ pub struct Auth {
     clock: Arc<dyn Clock>,
     passwords: Passwords,
     tokens: Tokens,
+    sessions: Arc<SessionCache>,
     settings: AuthSettings,
 }
 
 impl Auth {
     /// The flows over `db` and `parts`, signing session tokens with `signing_key`. Prepares
-    /// password hashing (one bcrypt hash for the timing equaliser).
+    /// password hashing (one bcrypt hash for the timing equaliser), and starts listening for
+    /// the sessions other instances end, so it needs a Tokio runtime.
     pub async fn new(
         db: Db,
         parts: Parts,
         settings: AuthSettings,
         signing_key: &SecretString,
     ) -> Result<Self, PasswordError> {
+        let sessions = Arc::new(SessionCache::new(
+            settings.session_cache_ttl,
+            settings.session_cache_capacity,
+            parts.revocations.clone(),
+        ));
+        parts.revocations.listen(sessions.clone());
         Ok(Self {
             passwords: Passwords::new(settings.bcrypt_cost, settings.hash_limits).await?,
             tokens: Tokens::new(signing_key),
+            sessions,
             db,
             codes: parts.codes,
             counters: parts.counters,

@@ -7,6 +7,7 @@ use super::{Auth, AuthError};
 use crate::db;
 use crate::domain::{Code, Password, Purpose, UserEmail};
 use crate::mail::Message;
+use crate::store::Revocation;
 
 impl Auth {
     /// Sends a reset code if the address has an account. The throttle is counted first, so
@@ -48,6 +49,7 @@ impl Auth {
             .ok_or(AuthError::InvalidCode)?;
         let now = self.clock.now();
         let ended = db::sessions::replace_password(&self.db, user.user_id(), &hash, now).await?;
+        self.sessions.revoke(Revocation::User(user.user_id())).await;
         tracing::info!(user_id = %user.id, sessions_ended = ended, "password reset");
         self.send(email, Message::PasswordChanged).await;
         Ok(())

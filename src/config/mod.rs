@@ -79,6 +79,10 @@ pub struct AuthSettings {
     pub hash_limits: HashLimits,
     /// `None` in development means "generate one at start"; production requires it.
     pub jwt_secret: Option<SecretString>,
+    /// How long a session's user may be served from memory (zero: never).
+    pub session_cache_ttl: Duration,
+    /// Sessions the cache may hold.
+    pub session_cache_capacity: usize,
 }
 
 /// The database.
@@ -227,6 +231,12 @@ impl Config {
                 bcrypt_cost: env.number("BCRYPT_COST", 12, 4..=31)? as u32,
                 hash_limits: limits::hash_limits(&env)?,
                 jwt_secret: jwt_secret(&env, app_env)?,
+                session_cache_ttl: Duration::from_millis(env.number(
+                    "SESSION_CACHE_TTL_MS",
+                    1000,
+                    0..=10_000,
+                )?),
+                session_cache_capacity: memory_max_entries,
             },
             db: DbSettings {
                 url: env

@@ -25,6 +25,7 @@ struct SessionUser {
     email: String,
     is_verified: bool,
     created_at: DateTime<Utc>,
+    expires_at: DateTime<Utc>,
 }
 
 /// Opens a session, but only while the user's password hash is still the one the login
@@ -47,16 +48,17 @@ pub async fn create(db: &Db, session: &NewSession<'_>) -> Result<bool, DbError> 
     Ok(created == 1)
 }
 
-/// The user behind a live session: one indexed lookup, joined with the user.
+/// The user behind a live session, and when the session ends: one indexed lookup, joined
+/// with the user.
 pub async fn find_user(
     db: &Db,
     session_id: &SessionId,
     user_id: UserId,
     now: DateTime<Utc>,
-) -> Result<Option<User>, DbError> {
+) -> Result<Option<(User, DateTime<Utc>)>, DbError> {
     let row: Option<SessionUser> = with_pool!(db, pool => {
         let mut q = QueryBuilder::new(
-            "SELECT u.id, u.name, u.email, u.is_verified, u.created_at \
+            "SELECT u.id, u.name, u.email, u.is_verified, u.created_at, s.expires_at \
              FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.id = ",
         );
         q.push_bind(session_id.as_str())
@@ -66,12 +68,15 @@ pub async fn find_user(
             .push_bind(now);
         q.build_query_as().fetch_optional(pool).await
     })?;
-    Ok(row.map(|r| User {
-        id: UserId::new(r.id),
-        name: r.name,
-        email: r.email,
-        is_verified: r.is_verified,
-        created_at: r.created_at,
+    Ok(row.map(|r| {
+        let user = User {
+            id: UserId::new(r.id),
+            name: r.name,
+            email: r.email,
+            is_verified: r.is_verified,
+            created_at: r.created_at,
+        };
+        (user, r.expires_at)
     }))
 }
 

@@ -6,6 +6,8 @@
 //! as HMAC-SHA256 digests keyed by a secret every instance shares, so reading Redis does not
 //! reveal live codes. Time comes from the caller's clock; Redis expiry only cleans up.
 
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -26,7 +28,10 @@ const CONNECT_TIMEOUT: Duration = Duration::from_millis(500);
 /// The Redis store: one connection manager (it reconnects by itself), scripts loaded once.
 #[derive(Clone)]
 pub struct RedisStore {
+    pub(super) client: redis::Client,
     pub(super) connection: ConnectionManager,
+    /// Whether the revocation subscription is up (see `revocations/redis.rs`).
+    pub(super) listening: Arc<AtomicBool>,
     prefix: String,
     code_key: Vec<u8>,
     pub(super) check_code: Script,
@@ -45,9 +50,11 @@ impl RedisStore {
             .set_response_timeout(Some(RESPONSE_TIMEOUT))
             .set_number_of_retries(1);
         let connection =
-            ConnectionManager::new_lazy_with_config(client, config).map_err(store_error)?;
+            ConnectionManager::new_lazy_with_config(client.clone(), config).map_err(store_error)?;
         Ok(Self {
+            client,
             connection,
+            listening: Arc::default(),
             prefix: prefix.to_owned(),
             code_key: keyed_digest(secret, b"authd one-time code digest v1")?,
             check_code: Script::new(CHECK_CODE),
@@ -70,6 +77,10 @@ impl RedisStore {
 
     pub(super) fn code_key(&self, purpose: Purpose, email: &UserEmail) -> String {
         format!("{}code:{purpose:?}:{email}", self.prefix)
+    }
+
+    pub(super) fn revocation_channel(&self) -> String {
+        format!("{}revocations", self.prefix)
     }
 
     pub(super) fn counter_key(&self, key: &str) -> String {

@@ -131,7 +131,8 @@ impl Backend {
         };
         if let Some(store) = with.store {
             parts.codes = store.clone();
-            parts.counters = store;
+            parts.counters = store.clone();
+            parts.revocations = store;
         }
         if let Some(codes) = with.codes {
             parts.codes = codes;

@@ -1,0 +1,368 @@
+//! `--spawn`: the whole benchmark in one run. Starts the servers itself (authd, and the bare
+//! axum handler that is the ceiling), one after the other on this machine, and prints the
+//! report BENCHMARKS.md quotes: the ceiling, the 404 path, `/health`, `/me` at `warn` and at
+//! `info`, login against the bcrypt limit, `/me` p99 under a login flood, resident memory after
+//! a million requests, start-up time, and `/me` per database backend; with `--before`, the same
+//! scenarios on an older build, alternating with this one.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::scenarios::{
+    Codes, Until, get_step, hammer, login_step, prepare_user, resident_mb, seconds_per_hash,
+};
+use crate::stats::Summary;
+
+/// What the run measures and how long.
+pub struct Plan {
+    pub server: PathBuf,
+    pub before: Option<PathBuf>,
+    pub database_urls: Vec<String>,
+    pub duration: Duration,
+    pub rss_requests: u64,
+    pub bcrypt_cost: u32,
+}
+
+/// The per-IP limits and lockouts, raised through their variables: one client IP sends
+/// everything here. Every check still runs.
+const RAISED: [(&str, &str); 10] = [
+    ("RATE_LIMIT_AUTH_BURST", "1000000"),
+    ("RATE_LIMIT_AUTH_PER_MINUTE", "1000000"),
+    ("RATE_LIMIT_GENERAL_BURST", "1000000"),
+    ("RATE_LIMIT_GENERAL_PER_SECOND", "1000000"),
+    ("LOGIN_MAX_FAILURES", "1000000"),
+    ("LOGIN_MAX_FAILURES_PER_IP", "1000000"),
+    ("LOGIN_MAX_FAILURES_PER_ACCOUNT", "1000000"),
+    ("EMAIL_MAX_PER_HOUR", "1000000"),
+    ("EMAIL_COOLDOWN_SECONDS", "1"),
+    ("JWT_SECRET", "benchmark-secret-benchmark-secret-0123456789"),
+];
+
+/// A server process of the run, with its scratch directory (database file, log).
+struct Server {
+    child: Child,
+    host: String,
+    log: PathBuf,
+    dir: PathBuf,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+impl Server {
+    /// Starts `bin` with `args` and `env` on a free port; returns it with the time from spawn
+    /// to the first answer of `ready_path`.
+    async fn start(
+        bin: &Path,
+        args: &[String],
+        env: &[(&str, String)],
+        ready_path: &str,
+    ) -> Result<(Self, Duration), String> {
+        let dir = std::env::temp_dir().join(format!("authd-bench-{:08x}", rand::random::<u32>()));
+        std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+        let port = free_port()?;
+        let log = dir.join("server.log");
+        let out = std::fs::File::create(&log).map_err(|e| e.to_string())?;
+        let err = out.try_clone().map_err(|e| e.to_string())?;
+        let started = Instant::now();
+        let child = Command::new(bin)
+            .args(args)
+            .current_dir(&dir)
+            .env("PORT", port.to_string())
+            .env(
+                "DATABASE_URL",
+                format!("sqlite://{}", dir.join("auth.db").display()),
+            )
+            .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+            .stdout(Stdio::from(out))
+            .stderr(Stdio::from(err))
+            .spawn()
+            .map_err(|e| format!("{}: {e}", bin.display()))?;
+        let server = Self {
+            child,
+            host: format!("127.0.0.1:{port}"),
+            log,
+            dir,
+        };
+        let ready = server.first_answer(ready_path, started).await?;
+        Ok((server, ready))
+    }
+
+    /// Polls `path` every millisecond until it answers 200.
+    async fn first_answer(&self, path: &str, started: Instant) -> Result<Duration, String> {
+        while started.elapsed() < Duration::from_secs(60) {
+            if let Ok(mut c) = crate::client::Conn::open(&self.host).await {
+                let req = crate::client::request(&self.host, "GET", path, None, None);
+                if matches!(c.send(req).await, Ok((200, _))) {
+                    return Ok(started.elapsed());
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        Err(format!("no answer from {} within 60 s", self.host))
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
+fn free_port() -> Result<u16, String> {
+    let probe = std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
+    Ok(probe.local_addr().map_err(|e| e.to_string())?.port())
+}
+
+/// authd with the raised limits, at `log_level`, on `database_url` (a fresh SQLite file when
+/// `None`; a fresh database on that server otherwise).
+async fn authd(
+    bin: &Path,
+    log_level: &str,
+    database_url: Option<&str>,
+) -> Result<(Server, Duration), String> {
+    let mut env: Vec<(&str, String)> = RAISED.iter().map(|(k, v)| (*k, (*v).to_owned())).collect();
+    env.push(("RUST_LOG", format!("{log_level},authd::mail=info")));
+    if let Some(url) = database_url {
+        env.push(("DATABASE_URL", url.to_owned()));
+    }
+    Server::start(bin, &[], &env, "/health").await
+}
+
+/// `url` with a database name of its own, so every run starts empty.
+fn fresh_database(url: &str) -> String {
+    let (server, _) = url.rsplit_once('/').unwrap_or((url, ""));
+    format!("{server}/authd_bench_{:08x}", rand::random::<u32>())
+}
+
+/// Drops the database `url` names, once its server has stopped.
+async fn drop_database(url: &str) {
+    use sqlx::migrate::MigrateDatabase;
+    let dropped = if url.starts_with("mysql:") {
+        sqlx::MySql::drop_database(url).await
+    } else {
+        sqlx::Postgres::force_drop_database(url).await
+    };
+    if let Err(e) = dropped {
+        eprintln!("loadgen: could not drop {url}: {e}");
+    }
+}
+
+/// A signed-up user on `server`; its session token.
+async fn session(server: &Server) -> Result<Arc<String>, String> {
+    let codes = Codes::new(&server.log.display().to_string());
+    let email = format!("bench-{:08x}@example.com", rand::random::<u32>());
+    prepare_user(&server.host, &codes, &email)
+        .await
+        .map(Arc::new)
+}
+
+fn row(name: &str, s: &Summary, ceiling: Option<f64>) {
+    let share = ceiling.map_or(String::new(), |c| {
+        format!("{:.0} %", 100.0 * s.per_second / c)
+    });
+    println!(
+        "| {name} | {} | {:.0} | {share} | {:.2} | {:.2} | {:.2} | {} |",
+        s.requests, s.per_second, s.p50_ms, s.p99_ms, s.max_ms, s.non_2xx
+    );
+}
+
+/// Runs the plan and prints the report.
+pub async fn run(plan: Plan) -> Result<(), String> {
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let d = Until::Elapsed(plan.duration);
+    println!(
+        "{} cores; {} s per scenario; 64 keep-alive connections unless said; the load generator on the same machine",
+        cores,
+        plan.duration.as_secs()
+    );
+    println!();
+    println!(
+        "| scenario | requests | req/s | of the ceiling | p50 ms | p99 ms | max ms | non-2xx |"
+    );
+    println!("|---|---|---|---|---|---|---|---|");
+
+    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+    let (bare, _) = Server::start(&exe, &["--bare".into()], &[], "/api/auth/me").await?;
+    let ceiling = hammer(
+        &bare.host,
+        64,
+        d,
+        get_step(bare.host.clone(), "/api/auth/me", None),
+    )
+    .await
+    .summary();
+    row(
+        "bare axum handler, same JSON as /me (the ceiling)",
+        &ceiling,
+        None,
+    );
+    drop(bare);
+    let top = Some(ceiling.per_second);
+
+    for (label, bin) in [("", Some(&plan.server)), ("before: ", plan.before.as_ref())] {
+        let Some(bin) = bin else { continue };
+        let (server, _) = authd(bin, "warn", None).await?;
+        let token = session(&server).await?;
+        let host = server.host.clone();
+        let s404 = hammer(&host, 64, d, get_step(host.clone(), "/nope", None))
+            .await
+            .summary_expecting("404");
+        row(
+            &format!("{label}authd 404 fallback (every answer 404), warn"),
+            &s404,
+            top,
+        );
+        let health = hammer(&host, 64, d, get_step(host.clone(), "/health", None))
+            .await
+            .summary();
+        row(&format!("{label}authd /health, warn"), &health, top);
+        let me = hammer(
+            &host,
+            64,
+            d,
+            get_step(host.clone(), "/api/auth/me", Some(token)),
+        )
+        .await
+        .summary();
+        row(
+            &format!("{label}authd GET /api/auth/me (cookie), warn"),
+            &me,
+            top,
+        );
+        drop(server);
+        let (server, _) = authd(bin, "info", None).await?;
+        let token = session(&server).await?;
+        let host = server.host.clone();
+        let me = hammer(
+            &host,
+            64,
+            d,
+            get_step(host.clone(), "/api/auth/me", Some(token)),
+        )
+        .await
+        .summary();
+        row(
+            &format!("{label}authd GET /api/auth/me (cookie), info"),
+            &me,
+            top,
+        );
+    }
+
+    for url in &plan.database_urls {
+        let fresh = fresh_database(url);
+        let (server, _) = authd(&plan.server, "warn", Some(&fresh)).await?;
+        let token = session(&server).await?;
+        let host = server.host.clone();
+        let me = hammer(
+            &host,
+            64,
+            d,
+            get_step(host.clone(), "/api/auth/me", Some(token)),
+        )
+        .await
+        .summary();
+        let backend = url.split(':').next().unwrap_or(url);
+        row(
+            &format!("authd GET /api/auth/me (cookie), warn, {backend}"),
+            &me,
+            top,
+        );
+        drop(server);
+        drop_database(&fresh).await;
+    }
+
+    // Login against the bcrypt limit, and /me under a login flood.
+    let (server, _) = authd(&plan.server, "warn", None).await?;
+    let token = session(&server).await?;
+    let host = server.host.clone();
+    let email = Arc::new(prepared_email(&server).await?);
+    let workers = 4 * cores;
+    let mut logins = hammer(&host, workers, d, login_step(host.clone(), email.clone())).await;
+    let login = logins.summary();
+    row(
+        &format!("authd POST /login, {workers} connections, warn"),
+        &login,
+        None,
+    );
+    let flood = tokio::spawn({
+        let host = host.clone();
+        let step = login_step(host.clone(), email.clone());
+        async move { hammer(&host, workers, d, step).await }
+    });
+    let me = hammer(
+        &host,
+        4,
+        d,
+        get_step(host.clone(), "/api/auth/me", Some(token.clone())),
+    )
+    .await
+    .summary();
+    row(
+        "authd GET /api/auth/me, 4 connections, during the login flood",
+        &me,
+        None,
+    );
+    if let Ok(mut flood) = flood.await {
+        row("authd POST /login (the flood)", &flood.summary(), None);
+    }
+    let per_hash = seconds_per_hash(plan.bcrypt_cost).await;
+    let limit = cores as f64 / per_hash;
+    let ok =
+        logins.by_status.get("200").copied().unwrap_or(0) as f64 / logins.elapsed.as_secs_f64();
+    println!();
+    println!(
+        "- bcrypt cost {}: {:.1} ms per hash; the machine's limit is {cores} cores / {:.3} s = {limit:.1} logins/s; \
+         login throughput {ok:.1}/s = **{:.0} %** of it.",
+        plan.bcrypt_cost,
+        per_hash * 1000.0,
+        per_hash,
+        100.0 * ok / limit
+    );
+    println!(
+        "- `/me` p99 with 4 connections while logins saturate the CPU: **{:.2} ms**.",
+        me.p99_ms
+    );
+
+    // Resident memory after a million requests (/me, 404 and /health).
+    let quarter = Until::Requests(plan.rss_requests / 4);
+    let mut done = 0;
+    for path in ["/api/auth/me", "/nope", "/health", "/api/auth/me"] {
+        let t = (path == "/api/auth/me").then(|| token.clone());
+        done += hammer(&host, 64, quarter, get_step(host.clone(), path, t))
+            .await
+            .summary()
+            .requests;
+    }
+    let rss = resident_mb(server.pid()).unwrap_or(0.0);
+    println!("- Resident memory after {done} more requests: **{rss:.1} MB**.");
+    drop(server);
+
+    // Start-up to first answer: median of five.
+    let mut starts = Vec::new();
+    for _ in 0..5 {
+        let (_server, ready) = authd(&plan.server, "warn", None).await?;
+        starts.push(ready);
+    }
+    starts.sort_unstable();
+    println!(
+        "- Start-up to the first answer (`/health`, fresh SQLite file, median of 5): **{:.0} ms** (fastest {:.0} ms, slowest {:.0} ms).",
+        starts[2].as_secs_f64() * 1000.0,
+        starts[0].as_secs_f64() * 1000.0,
+        starts[4].as_secs_f64() * 1000.0
+    );
+    Ok(())
+}
+
+/// A signed-up address on `server`, for the login scenarios.
+async fn prepared_email(server: &Server) -> Result<String, String> {
+    let codes = Codes::new(&server.log.display().to_string());
+    let email = format!("login-{:08x}@example.com", rand::random::<u32>());
+    prepare_user(&server.host, &codes, &email).await?;
+    Ok(email)
+}
