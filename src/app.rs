@@ -148,6 +148,15 @@ impl Application {
                 .max_connections
                 .unwrap_or_else(crate::serve::default_max_connections),
         };
+        let open_files = crate::serve::open_file_limit();
+        if serve_limits.max_connections >= open_files {
+            tracing::warn!(
+                max_connections = serve_limits.max_connections,
+                open_files,
+                "MAX_CONNECTIONS is not below the open-file limit: a flood of connections can \
+                 use up the file descriptors the database and logs need; lower it or raise the limit"
+            );
+        }
         tracing::debug!(?serve_limits, "serving");
         Ok(Self {
             listener,

@@ -102,10 +102,15 @@ pub async fn serve(
 }
 
 /// The default cap on open connections: three quarters of the process's file-descriptor
-/// limit, leaving the rest for the database pool, Redis, SMTP and logs. The limit is read from
-/// `/proc/self/limits` where there is one; elsewhere 1,024 is assumed.
+/// limit, leaving the rest for the database pool, Redis, SMTP and logs.
 pub fn default_max_connections() -> usize {
-    let soft_limit = std::fs::read_to_string("/proc/self/limits")
+    (open_file_limit() / 4 * 3).max(16)
+}
+
+/// The process's soft limit on open files, from `/proc/self/limits` where there is one;
+/// elsewhere (or "unlimited") 1,024 is assumed.
+pub fn open_file_limit() -> usize {
+    std::fs::read_to_string("/proc/self/limits")
         .ok()
         .and_then(|limits| {
             limits
@@ -114,6 +119,5 @@ pub fn default_max_connections() -> usize {
                 .and_then(|l| l.split_whitespace().nth(3))
                 .and_then(|soft| soft.parse::<usize>().ok())
         })
-        .unwrap_or(1024);
-    (soft_limit / 4 * 3).max(16)
+        .unwrap_or(1024)
 }

@@ -8,11 +8,8 @@ use chrono::{DateTime, Utc};
 
 use super::{Auth, AuthError};
 use crate::domain::{Code, Purpose, UserEmail};
-use crate::limits::{
-    AttemptVerdict, Limit, Tally, judge_attempt, lockout_after_failure, per_client_mail_share,
-    retry_after,
-};
-use crate::store::{Attempt, CodeCheck};
+use crate::limits::{Limit, Tally, lockout_after_failure, per_client_mail_share, retry_after};
+use crate::store::{Attempt, CodeCheck, Counted};
 
 /// The kinds of email a client can ask for; each has its own cooldown per address.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -33,30 +30,16 @@ impl MailKind {
 }
 
 impl Auth {
-    /// Counts one attempt under each key. If any key is past its limit the attempt is refused
-    /// and taken back from the others, so refused attempts lock nothing further.
+    /// Counts one attempt under each key, atomically: past any limit the attempt is refused
+    /// and counted under none (see [`CounterStore::count`](crate::store::CounterStore::count)).
     pub(super) async fn count_attempts(
         &self,
         guards: &[(String, Limit)],
         now: DateTime<Utc>,
     ) -> Result<Vec<Tally>, AuthError> {
-        let mut counted = Vec::with_capacity(guards.len());
-        for (key, limit) in guards {
-            match self.counters.hit(key, limit.window, now).await {
-                Ok(tally) => counted.push((tally, *limit)),
-                Err(e) => {
-                    self.take_back(guards.iter().take(counted.len()), now).await;
-                    return Err(e.into());
-                }
-            }
-        }
-        match judge_attempt(&counted) {
-            AttemptVerdict::Allowed => Ok(counted.into_iter().map(|(tally, _)| tally).collect()),
-            AttemptVerdict::Refused { until, take_back } => {
-                self.take_back(take_back.iter().map(|&i| &guards[i]), now)
-                    .await;
-                Err(too_many(until, now))
-            }
+        match self.counters.count(guards, now).await? {
+            Counted::Allowed(tallies) => Ok(tallies),
+            Counted::Refused { until } => Err(too_many(until, now)),
         }
     }
 

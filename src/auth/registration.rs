@@ -39,11 +39,11 @@ impl Auth {
         self.throttle_mail(MailKind::Verification, email, client)
             .await?;
         let now = self.clock.now();
-        match db::users::find_by_email(&self.db, email).await? {
+        let pending = match db::users::find_by_email(&self.db, email).await? {
             None => {
                 let hash = self.passwords.hash(password).await?;
                 match db::users::insert(&self.db, name, email, &hash, now).await {
-                    Ok(()) => {}
+                    Ok(()) => true,
                     // Another registration of this address won the race: compete with it.
                     Err(DbError::Duplicate) => {
                         self.register_again(name, email, password, now).await?
@@ -54,33 +54,38 @@ impl Auth {
             Some(user) if user.is_verified => {
                 // The same bcrypt work as a new registration, so the answer takes as long.
                 self.passwords.hash(password).await?;
-                self.send(email, Message::RegistrationAttempt).await;
-                return Ok(());
+                false
             }
             Some(_) => self.register_again(name, email, password, now).await?,
+        };
+        if pending {
+            self.send_code(Purpose::VerifyEmail, email, now).await
+        } else {
+            self.send(email, Message::RegistrationAttempt).await;
+            Ok(())
         }
-        self.send_code(Purpose::VerifyEmail, email, now).await
     }
 
     /// A further registration of a pending address: the same password (the same person, most
     /// likely) changes nothing; a different one marks the registration contested, in the
     /// database, so the rule holds across restarts and instances.
+    /// Returns whether the address is still pending: if its owner verified it meanwhile, the
+    /// registration is a registration attempt on a verified account (a notice, no code).
     async fn register_again(
         &self,
         name: &UserName,
         email: &UserEmail,
         password: &Password,
         now: DateTime<Utc>,
-    ) -> Result<(), AuthError> {
+    ) -> Result<bool, AuthError> {
         let Some(pending) = db::users::find_by_email(&self.db, email).await? else {
-            return Ok(());
+            return Ok(false);
         };
         let same = self
             .passwords
             .verify(password, Some(&pending.password_hash))
             .await?;
-        db::users::record_registration(&self.db, email, name, !same, now).await?;
-        Ok(())
+        Ok(db::users::record_registration(&self.db, email, name, !same, now).await?)
     }
 
     /// Checks a verification code and marks the address verified. If only one person registered

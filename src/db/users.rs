@@ -85,14 +85,15 @@ pub async fn insert(
 
 /// Records a further registration of a still-unverified address. A `contested` one (another
 /// password) marks the address so that verifying it sets no password; the name stays only if
-/// the registrations agree on it, else it becomes the address's local part.
+/// the registrations agree on it, else it becomes the address's local part. Returns whether
+/// the address was still unverified (a verification may have won a race).
 pub async fn record_registration(
     db: &Db,
     email: &UserEmail,
     name: &UserName,
     contested: bool,
     now: DateTime<Utc>,
-) -> Result<(), DbError> {
+) -> Result<bool, DbError> {
     let local_part = email.as_str().split('@').next().unwrap_or_default();
     with_pool!(db, pool => {
         let mut q = QueryBuilder::new("UPDATE users SET registered_at = ");
@@ -110,9 +111,10 @@ pub async fn record_registration(
             .push_bind(email.as_str())
             .push(" AND is_verified = ")
             .push_bind(false);
-        q.build().execute(pool).await.map(|_| ())
-    })?;
-    Ok(())
+        q.build().execute(pool).await.map(|r| r.rows_affected())
+    })
+    .map(|updated| updated == 1)
+    .map_err(DbError::from)
 }
 
 /// Marks the address verified and returns the user with whether it has a password, or `None`

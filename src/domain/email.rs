@@ -53,6 +53,10 @@ impl UserEmail {
             ));
         }
         let local = local.to_lowercase();
+        // RFC 5321's dot-atom: no leading, trailing or doubled dot.
+        if local.starts_with('.') || local.ends_with('.') || local.contains("..") {
+            return Err(invalid());
+        }
         let mapped = idna::domain_to_ascii(domain).map_err(|_| invalid())?;
         // A fully qualified name's final dot (after mapping: an ideographic full stop counts)
         // names the same domain.
@@ -124,7 +128,16 @@ mod tests {
 
     #[test]
     fn malformed_emails_are_refused() {
-        for bad in ["", "john", "john@", "@example.com", "a b@example.com"] {
+        for bad in [
+            "",
+            "john",
+            "john@",
+            "@example.com",
+            "a b@example.com",
+            "dot.@example.com",
+            ".dot@example.com",
+            "d..ot@example.com",
+        ] {
             assert!(UserEmail::parse(bad).is_err(), "{bad:?} was accepted");
         }
     }

@@ -86,14 +86,21 @@ fn from_proxy(headers: &HeaderMap) -> Option<IpAddr> {
         .peekable();
     if forwarded_for.peek().is_some() {
         // An entry we cannot read means the socket peer, not a header the client may have set.
-        return forwarded_for
-            .next_back()
-            .and_then(|v| v.trim().parse().ok());
+        return forwarded_for.next_back().and_then(address);
     }
     headers
         .get("x-real-ip")
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse().ok())
+        .and_then(address)
+}
+
+/// An address as a proxy writes it: `1.2.3.4`, `2001:db8::1`, or with a port (`1.2.3.4:5678`,
+/// `[2001:db8::1]:5678`).
+fn address(raw: &str) -> Option<IpAddr> {
+    let raw = raw.trim();
+    raw.parse()
+        .ok()
+        .or_else(|| raw.parse::<SocketAddr>().ok().map(|s| s.ip()))
 }
 
 fn limit_key(ip: IpAddr) -> IpAddr {
@@ -141,6 +148,14 @@ mod tests {
         let mut only_real_ip = HeaderMap::new();
         only_real_ip.insert("x-real-ip", HeaderValue::from_static("10.0.0.9"));
         assert_eq!(from_proxy(&only_real_ip), Some(IpAddr::from([10, 0, 0, 9])));
+        let mut with_port = HeaderMap::new();
+        with_port.insert("x-forwarded-for", HeaderValue::from_static("10.0.0.8:5678"));
+        assert_eq!(from_proxy(&with_port), Some(IpAddr::from([10, 0, 0, 8])));
+        with_port.insert(
+            "x-forwarded-for",
+            HeaderValue::from_static("[2001:db8::1]:443"),
+        );
+        assert_eq!(from_proxy(&with_port), "2001:db8::1".parse().ok());
         let mut unreadable = only_real_ip.clone();
         unreadable.insert("x-forwarded-for", HeaderValue::from_static("unknown"));
         assert_eq!(from_proxy(&unreadable), None, "X-Real-IP must not stand in");

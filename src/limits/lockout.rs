@@ -7,35 +7,28 @@ use chrono::{DateTime, Utc};
 use super::{Limit, Tally};
 use crate::clock::delta;
 
-/// What one attempt, just counted under several limits, may do.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// What one attempt, counted under several limits, may do.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum AttemptVerdict {
     /// Every counter is within its limit: go on.
     Allowed,
     /// Some counter is past its limit: refuse until `until` (the latest end among those
-    /// counters), and take the attempt back from the counters listed in `take_back` (those
-    /// within their limit), so a refused attempt locks nothing further.
-    Refused {
-        until: DateTime<Utc>,
-        take_back: Vec<usize>,
-    },
+    /// counters). A refused attempt is taken back from every counter, so it counts nowhere:
+    /// it locks nothing further, and concurrent attempts never see it (the stores count and
+    /// judge in one atomic step).
+    Refused { until: DateTime<Utc> },
 }
 
-/// Judges an attempt from its counters, in the order they were counted.
+/// Judges an attempt from the tallies its counters would reach.
 pub fn judge_attempt(counted: &[(Tally, Limit)]) -> AttemptVerdict {
-    let over = |(tally, limit): &(Tally, Limit)| tally.count > limit.max;
-    let until = counted
+    counted
         .iter()
-        .filter(|c| over(c))
+        .filter(|(tally, limit)| tally.count > limit.max)
         .map(|(tally, _)| tally.resets_at)
-        .max();
-    match until {
-        None => AttemptVerdict::Allowed,
-        Some(until) => AttemptVerdict::Refused {
+        .max()
+        .map_or(AttemptVerdict::Allowed, |until| AttemptVerdict::Refused {
             until,
-            take_back: (0..counted.len()).filter(|&i| !over(&counted[i])).collect(),
-        },
-    }
+        })
 }
 
 /// After a failure that brought a counter to `tally`: the moment its lockout ends, if this
@@ -95,8 +88,6 @@ mod tests {
             judge_attempt(&counted),
             AttemptVerdict::Refused {
                 until: now + chrono::TimeDelta::seconds(90),
-                // Only the counter within its limit gets the attempt back.
-                take_back: vec![2],
             }
         );
     }

@@ -220,7 +220,12 @@ impl Sender {
                     return;
                 }
                 Err(e) => {
-                    self.outcomes.record(false);
+                    // A permanent refusal (a mailbox that does not exist, say) is about this
+                    // message, not the mail server: it does not make delivery look degraded,
+                    // or anyone could flip /health by registering a bouncing address.
+                    if !e.is_permanent() {
+                        self.outcomes.record(false);
+                    }
                     let too_late = started.elapsed() + delay > self.retry.give_up_after;
                     if e.is_permanent() || too_late {
                         tracing::error!(kind, error = %e, "email delivery failed; giving up");

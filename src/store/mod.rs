@@ -9,7 +9,7 @@ mod redis;
 pub mod revocations;
 
 pub use codes::{Attempt, CodeCheck, CodeStore, MemoryCodeStore, NewCode};
-pub use counters::{CounterStore, MemoryCounters};
+pub use counters::{Counted, CounterStore, MemoryCounters};
 pub use redis::RedisStore;
 pub use revocations::{NoOtherInstances, Revocation, RevocationSink, Revocations};
 

@@ -18,7 +18,7 @@ use sha2::Sha256;
 
 use super::StoreError;
 use super::codes::redis::CHECK_CODE;
-use super::counters::redis::{HIT, RESET_AT, UNHIT};
+use super::counters::redis::{COUNT, HIT, RESET_AT, UNHIT};
 use crate::domain::{Code, Purpose, UserEmail};
 
 /// How long one Redis round trip may take before the request gets a 503.
@@ -35,6 +35,7 @@ pub struct RedisStore {
     prefix: String,
     code_key: Vec<u8>,
     pub(super) check_code: Script,
+    pub(super) count: Script,
     pub(super) hit: Script,
     pub(super) unhit: Script,
     pub(super) reset_at: Script,
@@ -58,6 +59,7 @@ impl RedisStore {
             prefix: prefix.to_owned(),
             code_key: keyed_digest(secret, b"authd one-time code digest v1")?,
             check_code: Script::new(CHECK_CODE),
+            count: Script::new(COUNT),
             hit: Script::new(HIT),
             unhit: Script::new(UNHIT),
             reset_at: Script::new(RESET_AT),

@@ -83,6 +83,9 @@ all_backends! {
             "ann@[127.0.0.1]",
             "ann@[::1]",
             "ann@[IPv6:::1]",
+            "ann.@example.com",
+            ".ann@example.com",
+            "a..nn@example.com",
         ] {
             let body = json!({ "name": "Ann", "email": email, "password": PASSWORD });
             let response = app.post("/api/auth/register", body).await;

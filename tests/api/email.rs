@@ -55,6 +55,19 @@ all_backends! {
         assert_eq!(mail[0].rcpt_to, ["ann@xn--bcher-kva.example"]);
     }
 
+    async fn a_bouncing_address_does_not_flip_health_so_health_tells_nothing_about_accounts(backend: Backend) {
+        let smtp = SmtpServer::start().await;
+        let app = backend.spawn_smtp(smtp.addr.port(), |_| {}).await;
+        // A mailbox that refuses mail: its rejection is about that message, not the server.
+        assert_eq!(app.register("bounce@example.com").await.status(), StatusCode::CREATED);
+        let deadline = Instant::now() + Duration::from_secs(3);
+        while Instant::now() < deadline {
+            let health: Value = app.get("/health").await.json().await.unwrap();
+            assert_eq!(health["email"], "ok", "a bounce made delivery look degraded");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
     async fn the_reset_email_code_resets_the_password_and_a_notice_follows(backend: Backend) {
         let smtp = SmtpServer::start().await;
         let app = backend.spawn_smtp(smtp.addr.port(), |_| {}).await;

@@ -189,6 +189,55 @@ all_backends! {
         }
     }
 
+    async fn a_burst_of_refused_email_requests_from_one_ip_leaves_the_owners_budget_alone(backend: Backend) {
+        let Some(url) = redis() else { return };
+        let (a, b) = backend.spawn_pair(&url, |c| c.http.trust_proxy = true).await;
+        a.register_as("10.0.0.2", "ann@example.com", PASSWORD).await;
+        // Concurrent requests from one IP on both instances: all but the first are refused
+        // (cooldown), and refused requests must count nowhere, however they interleave.
+        for round in 0..3 {
+            a.clock.advance(Duration::from_secs(61));
+            let body = json!({ "email": "ann@example.com" });
+            let burst = (0..20).map(|i| {
+                let app = if i % 2 == 0 { &a } else { &b };
+                app.post_as("6.6.6.6", "/api/auth/resend-verification-otp", body.clone())
+            });
+            let statuses: Vec<StatusCode> = futures_util::future::join_all(burst)
+                .await
+                .into_iter()
+                .map(|r| r.status())
+                .collect();
+            let sent = statuses.iter().filter(|s| **s == StatusCode::OK).count();
+            assert!(sent <= 1, "round {round}: {statuses:?}");
+        }
+        a.clock.advance(Duration::from_secs(61));
+        let owner = b.post_as("10.0.0.2", "/api/auth/forgot-password", json!({ "email": "ann@example.com" })).await;
+        assert_eq!(owner.status(), StatusCode::OK, "the owner's own budget was used up by refused requests");
+    }
+
+    async fn bursts_of_refused_logins_from_one_ip_do_not_lock_the_owner_out(backend: Backend) {
+        let Some(url) = redis() else { return };
+        let (a, b) = backend.spawn_pair(&url, |c| c.http.trust_proxy = true).await;
+        a.verified_user("ann@example.com").await;
+        for _ in 0..4 {
+            let burst = (0..20).map(|i| {
+                let app = if i % 2 == 0 { &a } else { &b };
+                app.login_as("6.6.6.6", "ann@example.com", "not the password")
+            });
+            let statuses: Vec<StatusCode> = futures_util::future::join_all(burst)
+                .await
+                .into_iter()
+                .map(|r| r.status())
+                .collect();
+            let tried = statuses.iter().filter(|s| **s == StatusCode::UNAUTHORIZED).count();
+            assert!(tried <= 5, "one IP got {tried} guesses: {statuses:?}");
+            a.clock.advance(Duration::from_secs(61));
+        }
+        // One IP made at most 5 real failures: far from the account-wide limit of 20.
+        let owner = b.login_as("10.0.0.2", "ann@example.com", PASSWORD).await;
+        assert_eq!(owner.status(), StatusCode::OK);
+    }
+
     async fn codes_in_redis_are_stored_as_keyed_digests(backend: Backend) {
         let Some(url) = redis() else { return };
         let (a, _b) = backend.spawn_pair(&url, |_| {}).await;

@@ -55,7 +55,8 @@ pub struct SmtpServer {
     received: Arc<Mutex<Vec<Received>>>,
 }
 
-/// Collects each message as it arrives; mailin clones it for every session.
+/// Collects each message as it arrives; mailin clones it for every session. Recipients that
+/// contain `bounce` are refused, as a mailbox that does not exist would be.
 #[derive(Clone, Default)]
 struct Collector {
     received: Arc<Mutex<Vec<Received>>>,
@@ -63,6 +64,14 @@ struct Collector {
 }
 
 impl Handler for Collector {
+    fn rcpt(&mut self, to: &str) -> Response {
+        if to.contains("bounce") {
+            response::NO_MAILBOX
+        } else {
+            response::OK
+        }
+    }
+
     fn data_start(&mut self, _domain: &str, _from: &str, _is8bit: bool, to: &[String]) -> Response {
         self.current = Some(Received {
             rcpt_to: to.to_vec(),

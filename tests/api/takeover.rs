@@ -134,4 +134,28 @@ all_backends! {
         assert_eq!(owner.status(), StatusCode::CREATED);
         verify_as_owner_sets_no_password(&after, &after).await;
     }
+
+    async fn a_registration_racing_the_owners_verification_never_lets_the_racer_in(backend: Backend) {
+        let app = backend.spawn_with(|c| c.http.trust_proxy = true).await;
+        for n in 0..10 {
+            let email = format!("race{n}@example.com");
+            app.register_as(OWNER_IP, &email, OWNER_PASSWORD).await;
+            let code = app.last_code(&email);
+            app.clock.advance(Duration::from_secs(61));
+            let verify = app.post_as(OWNER_IP, "/api/auth/verify-email", json!({ "email": email, "otp": code }));
+            let register = app.register_as(ATTACKER_IP, &email, ATTACKER_PASSWORD);
+            let (_, registered) = tokio::join!(verify, register);
+            assert_eq!(registered.status(), StatusCode::CREATED);
+            // Whatever the interleaving, every code the racer's registration caused to be mailed
+            // leaves the racer's password unusable.
+            for message in app.mailer.sent_to(&email).iter().skip(1) {
+                if let Message::VerificationCode { code, .. } = &message.message {
+                    let body = json!({ "email": email, "otp": code.expose() });
+                    app.post_as(OWNER_IP, "/api/auth/verify-email", body).await;
+                }
+            }
+            let racer = app.login_as(ATTACKER_IP, &email, ATTACKER_PASSWORD).await;
+            assert_eq!(racer.status(), StatusCode::UNAUTHORIZED, "{email}");
+        }
+    }
 }

@@ -1,5 +1,6 @@
 //! The in-process counter store.
 
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
@@ -7,9 +8,9 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use dashmap::DashMap;
 
-use super::CounterStore;
+use super::{Counted, CounterStore};
 use crate::clock::delta;
-use crate::limits::Tally;
+use crate::limits::{AttemptVerdict, Limit, Tally, judge_attempt};
 use crate::store::{DEFAULT_MAX_ENTRIES, StoreError};
 
 /// The in-process counter store. It holds at most `max_entries` counters. When full, it drops
@@ -21,6 +22,8 @@ pub struct MemoryCounters {
     tallies: DashMap<String, Counter>,
     max_entries: usize,
     hits: AtomicU64,
+    /// Held while an attempt is counted under several keys, so the step is atomic.
+    counting: Mutex<()>,
 }
 
 struct Counter {
@@ -43,6 +46,7 @@ impl MemoryCounters {
             tallies: DashMap::new(),
             max_entries: max_entries.max(1),
             hits: AtomicU64::new(0),
+            counting: Mutex::new(()),
         }
     }
 
@@ -75,11 +79,8 @@ impl MemoryCounters {
         self.tallies
             .retain(|_, c| c.locked || (c.tally.count, c.last_hit) > cutoff);
     }
-}
 
-#[async_trait]
-impl CounterStore for MemoryCounters {
-    async fn hit(
+    fn hit_now(
         &self,
         key: &str,
         window: Duration,
@@ -109,12 +110,59 @@ impl CounterStore for MemoryCounters {
         Ok(counter.tally)
     }
 
-    async fn unhit(&self, key: &str, now: DateTime<Utc>) -> Result<(), StoreError> {
+    fn unhit_now(&self, key: &str, now: DateTime<Utc>) {
         if let Some(mut counter) = self.tallies.get_mut(key)
             && counter.tally.resets_at > now
         {
             counter.tally.count = counter.tally.count.saturating_sub(1);
         }
+    }
+}
+
+#[async_trait]
+impl CounterStore for MemoryCounters {
+    async fn count(
+        &self,
+        guards: &[(String, Limit)],
+        now: DateTime<Utc>,
+    ) -> Result<Counted, StoreError> {
+        let _atomic = self.counting.lock().unwrap_or_else(|e| e.into_inner());
+        let mut counted = Vec::with_capacity(guards.len());
+        for (key, limit) in guards {
+            match self.hit_now(key, limit.window, now) {
+                Ok(tally) => counted.push((tally, *limit)),
+                Err(e) => {
+                    for (key, _) in guards.iter().take(counted.len()) {
+                        self.unhit_now(key, now);
+                    }
+                    return Err(e);
+                }
+            }
+        }
+        match judge_attempt(&counted) {
+            AttemptVerdict::Allowed => Ok(Counted::Allowed(
+                counted.into_iter().map(|(tally, _)| tally).collect(),
+            )),
+            AttemptVerdict::Refused { until } => {
+                for (key, _) in guards {
+                    self.unhit_now(key, now);
+                }
+                Ok(Counted::Refused { until })
+            }
+        }
+    }
+
+    async fn hit(
+        &self,
+        key: &str,
+        window: Duration,
+        now: DateTime<Utc>,
+    ) -> Result<Tally, StoreError> {
+        self.hit_now(key, window, now)
+    }
+
+    async fn unhit(&self, key: &str, now: DateTime<Utc>) -> Result<(), StoreError> {
+        self.unhit_now(key, now);
         Ok(())
     }
 

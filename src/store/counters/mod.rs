@@ -10,7 +10,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use super::StoreError;
-use crate::limits::Tally;
+use crate::limits::{Limit, Tally};
 
 pub use memory::MemoryCounters;
 
@@ -18,8 +18,28 @@ pub use memory::MemoryCounters;
 /// atomic: concurrent hits on one key never lose a count.
 ///
 /// [`hit`]: CounterStore::hit
+/// What counting one attempt decided.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Counted {
+    /// Counted under every key: the new tallies, in the order of the keys.
+    Allowed(Vec<Tally>),
+    /// Some key is past its limit until `until`; the attempt counts nowhere.
+    Refused { until: DateTime<Utc> },
+}
+
 #[async_trait]
 pub trait CounterStore: Send + Sync + 'static {
+    /// Counts one attempt under every `(key, limit)` at once, as one atomic step: each key is
+    /// hit (a key with no live window starts one of its limit's window at `now`) and the
+    /// attempt judged ([`judge_attempt`](crate::limits::judge_attempt)); a refused attempt is
+    /// counted under none of them. So concurrent attempts, on this instance or others, never
+    /// see the counts of attempts that were refused.
+    async fn count(
+        &self,
+        guards: &[(String, Limit)],
+        now: DateTime<Utc>,
+    ) -> Result<Counted, StoreError>;
+
     /// Adds one to `key` and returns the new tally. A key with no live window starts one of
     /// length `window` at `now`.
     async fn hit(
