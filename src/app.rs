@@ -5,15 +5,14 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::Router;
 use secrecy::{ExposeSecret, SecretString};
 use tokio::net::TcpListener;
 
-use crate::auth::{Auth, Parts, PasswordError};
+use crate::auth::{Auth, Parts};
 use crate::clock::SystemClock;
 use crate::config::{AppEnv, Config, EmailTransport};
 use crate::db::{Db, DbError};
-use crate::http::{self, AppState, RateLimiters};
+use crate::http::{self, App, AppState, RateLimiters};
 use crate::mail::{ConsoleMailer, MailError, Mailer, RetryPolicy, SmtpMailer};
 use crate::serve::ServeLimits;
 use crate::store::{MemoryCodeStore, MemoryCounters, NoOtherInstances, RedisStore, StoreError};
@@ -94,8 +93,6 @@ impl Parts {
 pub enum StartError {
     #[error("could not open the database: {0}")]
     Database(#[from] DbError),
-    #[error("could not prepare password hashing: {0}")]
-    Passwords(#[from] PasswordError),
     #[error("could not set up Redis: {0}")]
     Redis(#[from] StoreError),
     #[error("JWT_SECRET must be set when REDIS_URL is")]
@@ -114,7 +111,7 @@ pub enum StartError {
 /// A built server: database open, port bound, not yet serving.
 pub struct Application {
     listener: TcpListener,
-    router: Router,
+    app: App,
     auth: Arc<Auth>,
     limiters: RateLimiters,
     serve_limits: ServeLimits,
@@ -133,9 +130,9 @@ impl Application {
             );
             SecretString::from(hex::encode(rand::random::<[u8; 32]>()))
         });
-        let auth = Arc::new(Auth::new(db, parts, config.auth, &signing_key).await?);
+        let auth = Arc::new(Auth::new(db, parts, config.auth, &signing_key));
         let state = AppState::new(auth.clone(), config.http.cookie_secure);
-        let (router, limiters) = http::router(state, &config.http).ok_or(StartError::RateLimit)?;
+        let (app, limiters) = http::router(state, &config.http).ok_or(StartError::RateLimit)?;
 
         let addr = SocketAddr::new(config.server.host, config.server.port);
         let listener = TcpListener::bind(addr)
@@ -160,7 +157,7 @@ impl Application {
         tracing::debug!(?serve_limits, "serving");
         Ok(Self {
             listener,
-            router,
+            app,
             auth,
             limiters,
             serve_limits,
@@ -185,7 +182,7 @@ impl Application {
     /// Serves until `shutdown` completes, lets in-flight requests finish, then closes the pool.
     pub async fn run_until(self, shutdown: impl Future<Output = ()>) {
         let sweeper = tokio::spawn(sweep_forever(self.auth.clone(), self.limiters.clone()));
-        crate::serve::serve(self.listener, self.router, self.serve_limits, shutdown).await;
+        crate::serve::serve(self.listener, self.app, self.serve_limits, shutdown).await;
         sweeper.abort();
         self.auth.shutdown(MAIL_DRAIN).await;
     }

@@ -10,7 +10,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::Router;
+use axum::body::Body;
 use axum::extract::ConnectInfo;
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
@@ -19,6 +19,8 @@ use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tower::ServiceExt;
+
+use crate::http::App;
 
 /// Longest wait for in-flight requests once shutdown has begun.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
@@ -36,7 +38,7 @@ pub struct ServeLimits {
 /// Accepts connections until `shutdown` completes, then waits for open ones to finish.
 pub async fn serve(
     listener: TcpListener,
-    router: Router,
+    app: App,
     limits: ServeLimits,
     shutdown: impl Future<Output = ()>,
 ) {
@@ -67,10 +69,10 @@ pub async fn serve(
             drop(stream);
             continue;
         };
-        let router = router.clone();
+        let app = app.clone();
         let service = hyper::service::service_fn(move |mut req: axum::http::Request<Incoming>| {
             req.extensions_mut().insert(ConnectInfo::<SocketAddr>(peer));
-            router.clone().oneshot(req)
+            app.clone().oneshot(req.map(Body::new))
         });
         let builder = builder.clone();
         let watcher = graceful.watcher();

@@ -57,23 +57,18 @@ pub struct Auth {
 }
 
 impl Auth {
-    /// The flows over `db` and `parts`, signing session tokens with `signing_key`. Prepares
-    /// password hashing (one bcrypt hash for the timing equaliser), and starts listening for
+    /// The flows over `db` and `parts`, signing session tokens with `signing_key`. Starts the
+    /// bcrypt threads (and, in the background, the timing equaliser's hash), and listening for
     /// the sessions other instances end, so it needs a Tokio runtime.
-    pub async fn new(
-        db: Db,
-        parts: Parts,
-        settings: AuthSettings,
-        signing_key: &SecretString,
-    ) -> Result<Self, PasswordError> {
+    pub fn new(db: Db, parts: Parts, settings: AuthSettings, signing_key: &SecretString) -> Self {
         let sessions = Arc::new(SessionCache::new(
             settings.session_cache_ttl,
             settings.session_cache_capacity,
             parts.revocations.clone(),
         ));
         parts.revocations.listen(sessions.clone());
-        Ok(Self {
-            passwords: Passwords::new(settings.bcrypt_cost, settings.hash_limits).await?,
+        Self {
+            passwords: Passwords::new(settings.bcrypt_cost, settings.hash_limits),
             tokens: Tokens::new(signing_key),
             sessions,
             db,
@@ -82,7 +77,7 @@ impl Auth {
             mailer: parts.mailer,
             clock: parts.clock,
             settings,
-        })
+        }
     }
 
     /// The database, for operators and tests that need to reach past the API.

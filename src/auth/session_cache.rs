@@ -1,5 +1,7 @@
-//! The session cache: the user behind a session, kept for a moment so `/me` and friends need no
-//! database read on every request.
+//! The session cache: the user behind a session token, kept for a moment so `/me` and friends
+//! need no database read, and no signature check, on every request. It is keyed by the whole
+//! token: a token byte for byte equal to one that was verified is that token, so its signature
+//! need not be checked again; its expiry still is (the session's end is cached with it).
 //!
 //! Correctness rules (AUTH_FLOW.md, "Session cache"):
 //! - An ending session or user change made here is dropped from this cache before the answer
@@ -17,19 +19,20 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use moka::sync::Cache;
 
-use crate::domain::{SessionId, User, UserId};
+use crate::domain::{SessionId, User};
 use crate::store::{Revocation, RevocationSink, Revocations};
 
 /// What is cached about a live session.
 #[derive(Debug)]
 pub(super) struct Cached {
     pub user: User,
+    pub session_id: SessionId,
     pub expires_at: DateTime<Utc>,
 }
 
 pub(super) struct SessionCache {
-    /// `None` when the cache is switched off (a lifetime of zero).
-    entries: Option<Cache<SessionId, Arc<Cached>>>,
+    /// By token; `None` when the cache is switched off (a lifetime of zero).
+    entries: Option<Cache<String, Arc<Cached>>>,
     /// Bumped by every revocation made or heard.
     epoch: AtomicU64,
     revocations: Arc<dyn Revocations>,
@@ -51,16 +54,13 @@ impl SessionCache {
         }
     }
 
-    /// The user of a live, cached session of `user_id`, if this instance may trust its cache.
-    pub fn get(&self, id: &SessionId, user_id: UserId, now: DateTime<Utc>) -> Option<User> {
+    /// The live, cached session `token` names, if this instance may trust its cache.
+    pub fn get(&self, token: &str, now: DateTime<Utc>) -> Option<Arc<Cached>> {
         let entries = self.entries.as_ref()?;
         if !self.revocations.listening() {
             return None;
         }
-        entries
-            .get(id)
-            .filter(|c| c.user.id == user_id && c.expires_at > now)
-            .map(|c| c.user.clone())
+        entries.get(token).filter(|c| c.expires_at > now)
     }
 
     /// The epoch to pass to [`put`](Self::put) for a database read that starts now.
@@ -70,18 +70,18 @@ impl SessionCache {
 
     /// Caches what a database read that started at `epoch` found, unless something was revoked
     /// since: then what was read may already be stale.
-    pub fn put(&self, id: &SessionId, cached: Cached, epoch: u64) {
+    pub fn put(&self, token: &str, cached: Cached, epoch: u64) {
         let Some(entries) = &self.entries else {
             return;
         };
         if self.epoch() != epoch || !self.revocations.listening() {
             return;
         }
-        entries.insert(id.clone(), Arc::new(cached));
+        entries.insert(token.to_owned(), Arc::new(cached));
         // A revocation between the check and the insert bumped the epoch before invalidating;
         // if it ran before the insert, the entry is dropped here.
         if self.epoch() != epoch {
-            entries.invalidate(id);
+            entries.invalidate(token);
         }
     }
 
@@ -100,17 +100,18 @@ impl RevocationSink for SessionCache {
         let Some(entries) = &self.entries else {
             return;
         };
-        match revocation {
-            Revocation::Session(id) => entries.invalidate(id),
+        let dropped = match revocation {
+            Revocation::Session(id) => {
+                let id = id.clone();
+                entries.invalidate_entries_if(move |_, c| c.session_id == id)
+            }
             Revocation::User(user_id) => {
                 let user_id = *user_id;
-                if entries
-                    .invalidate_entries_if(move |_, c| c.user.id == user_id)
-                    .is_err()
-                {
-                    entries.invalidate_all();
-                }
+                entries.invalidate_entries_if(move |_, c| c.user.id == user_id)
             }
+        };
+        if dropped.is_err() {
+            entries.invalidate_all();
         }
     }
 
@@ -125,61 +126,56 @@ impl RevocationSink for SessionCache {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::UserId;
     use crate::store::NoOtherInstances;
 
     fn now() -> DateTime<Utc> {
         DateTime::from_timestamp(1_800_000_000, 0).unwrap_or_default()
     }
 
-    fn user(id: i64) -> User {
-        User {
-            id: UserId::new(id),
-            name: "Ann".into(),
-            email: "ann@example.com".into(),
-            is_verified: true,
-            created_at: now(),
-        }
-    }
-
     fn cache() -> SessionCache {
         SessionCache::new(Duration::from_secs(60), 100, Arc::new(NoOtherInstances))
     }
 
-    fn cached(id: i64) -> Cached {
+    fn cached(user: i64, session: &SessionId) -> Cached {
         Cached {
-            user: user(id),
+            user: User {
+                id: UserId::new(user),
+                name: "Ann".into(),
+                email: "ann@example.com".into(),
+                is_verified: true,
+                created_at: now(),
+            },
+            session_id: session.clone(),
             expires_at: now() + chrono::TimeDelta::minutes(5),
         }
     }
 
     #[test]
-    fn a_cached_session_is_found_for_its_user_until_it_expires() {
+    fn a_cached_session_is_found_by_its_token_until_it_expires() {
         let c = cache();
         let sid = SessionId::generate();
-        c.put(&sid, cached(1), c.epoch());
+        c.put("token-a", cached(1, &sid), c.epoch());
         assert_eq!(
-            c.get(&sid, UserId::new(1), now()).map(|u| u.id),
+            c.get("token-a", now()).map(|s| s.user.id),
             Some(UserId::new(1))
         );
-        assert!(
-            c.get(&sid, UserId::new(2), now()).is_none(),
-            "another user's claim"
-        );
+        assert!(c.get("token-b", now()).is_none(), "another token");
         let later = now() + chrono::TimeDelta::minutes(5);
-        assert!(c.get(&sid, UserId::new(1), later).is_none(), "expired");
+        assert!(c.get("token-a", later).is_none(), "expired");
     }
 
     #[test]
     fn revoking_a_session_or_its_user_drops_it() {
         let c = cache();
         let (a, b) = (SessionId::generate(), SessionId::generate());
-        c.put(&a, cached(1), c.epoch());
-        c.put(&b, cached(1), c.epoch());
-        RevocationSink::revoke(&c, &Revocation::Session(a.clone()));
-        assert!(c.get(&a, UserId::new(1), now()).is_none());
-        assert!(c.get(&b, UserId::new(1), now()).is_some());
+        c.put("token-a", cached(1, &a), c.epoch());
+        c.put("token-b", cached(1, &b), c.epoch());
+        RevocationSink::revoke(&c, &Revocation::Session(a));
+        assert!(c.get("token-a", now()).is_none());
+        assert!(c.get("token-b", now()).is_some());
         RevocationSink::revoke(&c, &Revocation::User(UserId::new(1)));
-        assert!(c.get(&b, UserId::new(1), now()).is_none());
+        assert!(c.get("token-b", now()).is_none());
     }
 
     #[test]
@@ -188,15 +184,15 @@ mod tests {
         let sid = SessionId::generate();
         let epoch = c.epoch();
         RevocationSink::revoke(&c, &Revocation::User(UserId::new(1)));
-        c.put(&sid, cached(1), epoch);
-        assert!(c.get(&sid, UserId::new(1), now()).is_none());
+        c.put("token-a", cached(1, &sid), epoch);
+        assert!(c.get("token-a", now()).is_none());
     }
 
     #[test]
     fn a_zero_lifetime_switches_the_cache_off() {
         let c = SessionCache::new(Duration::ZERO, 100, Arc::new(NoOtherInstances));
         let sid = SessionId::generate();
-        c.put(&sid, cached(1), c.epoch());
-        assert!(c.get(&sid, UserId::new(1), now()).is_none());
+        c.put("token-a", cached(1, &sid), c.epoch());
+        assert!(c.get("token-a", now()).is_none());
     }
 }

@@ -8,17 +8,17 @@ use crate::domain::{SessionId, User};
 use crate::store::Revocation;
 
 impl Auth {
-    /// The user and session behind a token: the signature and expiry first, then the session
-    /// row, from the session cache when it holds it.
+    /// The user and session behind a token: from the session cache when it holds the token,
+    /// else the signature and expiry first, then the session row.
     pub async fn authenticate(&self, token: &str) -> Result<(User, SessionId), AuthError> {
         let now = self.clock.now();
+        if let Some(cached) = self.sessions.get(token, now) {
+            return Ok((cached.user.clone(), cached.session_id.clone()));
+        }
         let claims = self.tokens.check(token, now).map_err(|e| match e {
             TokenError::Invalid | TokenError::Expired => AuthError::NotAuthenticated,
             TokenError::Sign(e) => AuthError::Internal(e.to_string()),
         })?;
-        if let Some(user) = self.sessions.get(&claims.session_id, claims.user_id, now) {
-            return Ok((user, claims.session_id));
-        }
         let epoch = self.sessions.epoch();
         let (user, expires_at) =
             db::sessions::find_user(&self.db, &claims.session_id, claims.user_id, now)
@@ -26,9 +26,10 @@ impl Auth {
                 .ok_or(AuthError::NotAuthenticated)?;
         let cached = Cached {
             user: user.clone(),
+            session_id: claims.session_id.clone(),
             expires_at,
         };
-        self.sessions.put(&claims.session_id, cached, epoch);
+        self.sessions.put(token, cached, epoch);
         Ok((user, claims.session_id))
     }
 

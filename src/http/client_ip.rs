@@ -1,12 +1,10 @@
 //! Who is asking: the client address that rate limits and lockouts count by.
 
 use std::net::{IpAddr, Ipv6Addr, SocketAddr};
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 
-use axum::extract::{ConnectInfo, Request, State};
+use axum::extract::{ConnectInfo, Request};
 use axum::http::HeaderMap;
-use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
 use tower_governor::GovernorError;
 use tower_governor::key_extractor::KeyExtractor;
 
@@ -22,13 +20,12 @@ pub struct ClientIp(pub IpAddr);
 /// frees no room, every client that was active within one refill period is still being limited,
 /// and new requests are refused with 503 until buckets refill, rather than let through
 /// unlimited or forgetting what an active client has used.
-#[derive(Clone)]
 pub struct ClientGate {
     trust_proxy: bool,
     limiters: super::RateLimiters,
     max_clients: usize,
     /// Held while a purge runs, so a full gate purges once, not once per request.
-    purging: Arc<Mutex<()>>,
+    purging: Mutex<()>,
 }
 
 impl ClientGate {
@@ -37,12 +34,12 @@ impl ClientGate {
             trust_proxy,
             limiters,
             max_clients,
-            purging: Arc::default(),
+            purging: Mutex::new(()),
         }
     }
 
     /// Whether the limiters have room, after forgetting idle clients if they were full.
-    fn has_room(&self) -> bool {
+    pub fn has_room(&self) -> bool {
         if self.limiters.tracked_clients() < self.max_clients {
             return true;
         }
@@ -51,27 +48,22 @@ impl ClientGate {
         }
         self.limiters.tracked_clients() < self.max_clients
     }
-}
 
-/// Puts a [`ClientIp`] in the request's extensions: the socket peer, or, only when
-/// `trust_proxy` is set, the address the proxy in front reports.
-pub async fn client_ip(State(gate): State<ClientGate>, mut req: Request, next: Next) -> Response {
-    if !gate.has_room() {
-        tracing::warn!("rate limiters full of active clients: request refused");
-        return super::error::ApiError::Crowded.into_response();
+    /// Who is asking: the socket peer, or, only when `trust_proxy` is set, the address the
+    /// proxy in front reports; IPv6 counted per /64.
+    pub fn client_of(&self, req: &Request) -> ClientIp {
+        let peer = req
+            .extensions()
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|ConnectInfo(addr)| addr.ip());
+        let forwarded = if self.trust_proxy {
+            from_proxy(req.headers())
+        } else {
+            None
+        };
+        let ip = forwarded.or(peer).unwrap_or(IpAddr::from([0, 0, 0, 0]));
+        ClientIp(limit_key(ip))
     }
-    let peer = req
-        .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|ConnectInfo(addr)| addr.ip());
-    let forwarded = if gate.trust_proxy {
-        from_proxy(req.headers())
-    } else {
-        None
-    };
-    let ip = forwarded.or(peer).unwrap_or(IpAddr::from([0, 0, 0, 0]));
-    req.extensions_mut().insert(ClientIp(limit_key(ip)));
-    next.run(req).await
 }
 
 /// The right-most `X-Forwarded-For` entry (the one our proxy appended; entries to its left

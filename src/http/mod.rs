@@ -5,6 +5,7 @@ mod body;
 mod client_ip;
 pub mod cookie;
 pub mod docs;
+mod edge;
 pub mod error;
 mod extract;
 mod health;
@@ -12,21 +13,17 @@ mod middleware;
 
 use std::net::IpAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
+use axum::Router;
 use axum::body::Body;
-use axum::extract::{DefaultBodyLimit, Request};
-use axum::http::{HeaderName, HeaderValue, Method, Response, StatusCode, header};
+use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderName, Response, StatusCode};
 use axum::response::IntoResponse;
-use axum::{Router, middleware as axum_mw};
 use governor::middleware::NoOpMiddleware;
-use tower::ServiceBuilder;
+use tower::Layer;
 use tower_governor::governor::{GovernorConfigBuilder, SharedRateLimiter};
 use tower_governor::{GovernorError, GovernorLayer};
-use tower_http::LatencyUnit;
-use tower_http::cors::{AllowOrigin, CorsLayer};
-use tower_http::timeout::TimeoutLayer;
-use tower_http::trace::{DefaultOnResponse, TraceLayer};
+use tower_http::timeout::{Timeout, TimeoutLayer};
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -36,8 +33,8 @@ use crate::config::HttpSettings;
 use crate::limits::RateLimit;
 use client_ip::ClientIpKey;
 use cookie::SessionCookie;
+use edge::{Edge, EdgeConfig};
 use error::{ApiError, detail_response};
-use middleware::CsrfOrigins;
 
 /// What every handler can reach.
 #[derive(Clone)]
@@ -80,11 +77,22 @@ impl RateLimiters {
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
-/// The whole application as one router, ready to serve, and its rate limiters; `None` if a
-/// rate limit has a zero burst or period.
-pub fn router(state: AppState, settings: &HttpSettings) -> Option<(Router, RateLimiters)> {
+/// The 429 body of the per-IP rate limits.
+const RATE_LIMITED: &str = "Too many requests. Please slow down and try again shortly.";
+
+/// The application, ready to serve: the edge around the request timeout around the router.
+pub type App = Edge<Timeout<Router>>;
+
+/// The whole application, ready to serve, and its rate limiters; `None` if a rate limit has a
+/// zero burst or period.
+///
+/// The order, outermost first: the edge (request id, log line, CORS, CSRF guard, client
+/// address, general rate limit; JSON errors and security headers on the way out), the request
+/// timeout, then the router, where the credential endpoints add their own tighter limit.
+/// Layers go around the router, not on its routes, so nothing of theirs is cloned per route.
+pub fn router(state: AppState, settings: &HttpSettings) -> Option<(App, RateLimiters)> {
     let (credential_limit, credential_limiter) = rate_limit(settings.credential_rate)?;
-    let (general_limit, general_limiter) = rate_limit(settings.general_rate)?;
+    let (_, general_limiter) = rate_limit(settings.general_rate)?;
 
     let (api, openapi) = OpenApiRouter::with_openapi(docs::ApiDoc::openapi())
         .nest(
@@ -98,47 +106,25 @@ pub fn router(state: AppState, settings: &HttpSettings) -> Option<(Router, RateL
     let api = api
         .merge(docs::router(openapi))
         .fallback(|| async { ApiError::Status(StatusCode::NOT_FOUND, "Not Found") })
-        .layer(general_limit)
         .layer(DefaultBodyLimit::max(settings.max_body_bytes))
         .with_state(state);
 
-    let csrf = CsrfOrigins(Arc::new(settings.cors_origins.clone()));
-    let limiters = RateLimiters(vec![credential_limiter, general_limiter]);
-    let gate =
-        client_ip::ClientGate::new(settings.trust_proxy, limiters.clone(), settings.max_clients);
-    // Listed outermost first: a request passes them top to bottom, its response bottom to top.
-    let layers = ServiceBuilder::new()
-        .layer(axum_mw::from_fn(middleware::request_id))
-        .layer(
-            TraceLayer::new_for_http()
-                .make_span_with(|req: &Request| {
-                    let id = req
-                        .headers()
-                        .get(&REQUEST_ID)
-                        .and_then(|v| v.to_str().ok())
-                        .unwrap_or("-");
-                    tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
-                })
-                .on_request(())
-                .on_response(
-                    DefaultOnResponse::new()
-                        .level(tracing::Level::INFO)
-                        .latency_unit(LatencyUnit::Micros),
-                ),
-        )
-        .layer(axum_mw::from_fn_with_state(
-            settings.cookie_secure,
-            middleware::security_headers,
-        ))
-        .layer(axum_mw::from_fn(middleware::json_errors))
-        .layer(cors(&settings.cors_origins))
-        .layer(TimeoutLayer::with_status_code(
-            StatusCode::REQUEST_TIMEOUT,
-            settings.request_timeout,
-        ))
-        .layer(axum_mw::from_fn_with_state(csrf, middleware::csrf_guard))
-        .layer(axum_mw::from_fn_with_state(gate, client_ip::client_ip));
-    Some((api.layer(layers), limiters))
+    let limiters = RateLimiters(vec![credential_limiter, general_limiter.clone()]);
+    let timed =
+        TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, settings.request_timeout)
+            .layer(api);
+    let config = EdgeConfig {
+        hsts: settings.cookie_secure,
+        cors: middleware::Cors::new(&settings.cors_origins),
+        csrf_origins: settings.cors_origins.clone(),
+        gate: client_ip::ClientGate::new(
+            settings.trust_proxy,
+            limiters.clone(),
+            settings.max_clients,
+        ),
+        general: general_limiter,
+    };
+    Some((Edge::new(timed, config), limiters))
 }
 
 type IpGovernor = GovernorLayer<ClientIpKey, NoOpMiddleware, Body>;
@@ -159,7 +145,7 @@ fn rate_limited(error: GovernorError) -> Response<Body> {
     match error {
         GovernorError::TooManyRequests { wait_time, .. } => ApiError::TooManyRequests {
             retry_after_secs: wait_time.max(1),
-            detail: "Too many requests. Please slow down and try again shortly.",
+            detail: RATE_LIMITED,
         }
         .into_response(),
         GovernorError::UnableToExtractKey | GovernorError::Other { .. } => {
@@ -168,24 +154,10 @@ fn rate_limited(error: GovernorError) -> Response<Body> {
     }
 }
 
-/// Credentialed CORS for the configured origins only; never a wildcard.
-fn cors(origins: &[String]) -> CorsLayer {
-    let origins: Vec<HeaderValue> = origins
-        .iter()
-        .filter_map(|o| HeaderValue::from_str(o).ok())
-        .collect();
-    CorsLayer::new()
-        .allow_origin(AllowOrigin::list(origins))
-        .allow_credentials(true)
-        .allow_methods([Method::GET, Method::POST])
-        .allow_headers([header::CONTENT_TYPE, header::AUTHORIZATION, REQUEST_ID])
-        .expose_headers([REQUEST_ID, header::RETRY_AFTER])
-        .max_age(Duration::from_secs(600))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     #[test]
     fn idle_clients_are_forgotten_so_memory_stays_bounded() {

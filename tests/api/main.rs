@@ -24,6 +24,7 @@ mod passwords;
 mod ratelimit;
 mod register;
 mod reset;
+mod revocation;
 mod sessions;
 mod shedding;
 mod smtp_server;

@@ -23,6 +23,15 @@ pub struct Plan {
     pub duration: Duration,
     pub rss_requests: u64,
     pub bcrypt_cost: u32,
+    /// Parts of the run to do (`ceiling`, `paths`, `backends`, `login`, `memory`, `startup`);
+    /// all when empty.
+    pub only: Vec<String>,
+}
+
+impl Plan {
+    fn wants(&self, part: &str) -> bool {
+        self.only.is_empty() || self.only.iter().any(|p| p == part)
+    }
 }
 
 /// The per-IP limits and lockouts, raised through their variables: one client IP sends
@@ -187,25 +196,22 @@ pub async fn run(plan: Plan) -> Result<(), String> {
     );
     println!("|---|---|---|---|---|---|---|---|");
 
-    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
-    let (bare, _) = Server::start(&exe, &["--bare".into()], &[], "/api/auth/me").await?;
-    let ceiling = hammer(
-        &bare.host,
-        64,
-        d,
-        get_step(bare.host.clone(), "/api/auth/me", None),
-    )
-    .await
-    .summary();
-    row(
-        "bare axum handler, same JSON as /me (the ceiling)",
-        &ceiling,
-        None,
-    );
-    drop(bare);
-    let top = Some(ceiling.per_second);
+    let mut top = None;
+    if plan.wants("ceiling") {
+        let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+        let (bare, _) = Server::start(&exe, &["--bare".into()], &[], "/api/auth/me").await?;
+        let me = get_step(bare.host.clone(), "/api/auth/me", None);
+        let ceiling = hammer(&bare.host, 64, d, me).await.summary();
+        row(
+            "bare axum handler, same JSON as /me (the ceiling)",
+            &ceiling,
+            None,
+        );
+        top = Some(ceiling.per_second);
+    }
 
-    for (label, bin) in [("", Some(&plan.server)), ("before: ", plan.before.as_ref())] {
+    let builds = [("", Some(&plan.server)), ("before: ", plan.before.as_ref())];
+    for (label, bin) in builds.into_iter().filter(|_| plan.wants("paths")) {
         let Some(bin) = bin else { continue };
         let (server, _) = authd(bin, "warn", None).await?;
         let token = session(&server).await?;
@@ -254,7 +260,7 @@ pub async fn run(plan: Plan) -> Result<(), String> {
         );
     }
 
-    for url in &plan.database_urls {
+    for url in plan.database_urls.iter().filter(|_| plan.wants("backends")) {
         let fresh = fresh_database(url);
         let (server, _) = authd(&plan.server, "warn", Some(&fresh)).await?;
         let token = session(&server).await?;
@@ -277,11 +283,50 @@ pub async fn run(plan: Plan) -> Result<(), String> {
         drop_database(&fresh).await;
     }
 
-    // Login against the bcrypt limit, and /me under a login flood.
+    if plan.wants("login") || plan.wants("memory") {
+        login_and_memory(&plan, cores, d).await?;
+    }
+    if plan.wants("startup") {
+        startup(&plan).await?;
+    }
+    Ok(())
+}
+
+/// Login against the bcrypt limit, `/me` under a login flood, and resident memory after
+/// `plan.rss_requests` requests.
+async fn login_and_memory(plan: &Plan, cores: usize, d: Until) -> Result<(), String> {
     let (server, _) = authd(&plan.server, "warn", None).await?;
     let token = session(&server).await?;
     let host = server.host.clone();
-    let email = Arc::new(prepared_email(&server).await?);
+    if plan.wants("login") {
+        login(plan, &server, &token, cores, d).await?;
+    }
+    if plan.wants("memory") {
+        // Resident memory after a million requests (/me, 404 and /health).
+        let quarter = Until::Requests(plan.rss_requests / 4);
+        let mut done = 0;
+        for path in ["/api/auth/me", "/nope", "/health", "/api/auth/me"] {
+            let t = (path == "/api/auth/me").then(|| token.clone());
+            done += hammer(&host, 64, quarter, get_step(host.clone(), path, t))
+                .await
+                .summary()
+                .requests;
+        }
+        let rss = resident_mb(server.pid()).unwrap_or(0.0);
+        println!("- Resident memory after {done} more requests: **{rss:.1} MB**.");
+    }
+    Ok(())
+}
+
+async fn login(
+    plan: &Plan,
+    server: &Server,
+    token: &Arc<String>,
+    cores: usize,
+    d: Until,
+) -> Result<(), String> {
+    let host = server.host.clone();
+    let email = Arc::new(prepared_email(server).await?);
     let workers = 4 * cores;
     let mut logins = hammer(&host, workers, d, login_step(host.clone(), email.clone())).await;
     let login = logins.summary();
@@ -328,22 +373,11 @@ pub async fn run(plan: Plan) -> Result<(), String> {
         "- `/me` p99 with 4 connections while logins saturate the CPU: **{:.2} ms**.",
         me.p99_ms
     );
+    Ok(())
+}
 
-    // Resident memory after a million requests (/me, 404 and /health).
-    let quarter = Until::Requests(plan.rss_requests / 4);
-    let mut done = 0;
-    for path in ["/api/auth/me", "/nope", "/health", "/api/auth/me"] {
-        let t = (path == "/api/auth/me").then(|| token.clone());
-        done += hammer(&host, 64, quarter, get_step(host.clone(), path, t))
-            .await
-            .summary()
-            .requests;
-    }
-    let rss = resident_mb(server.pid()).unwrap_or(0.0);
-    println!("- Resident memory after {done} more requests: **{rss:.1} MB**.");
-    drop(server);
-
-    // Start-up to first answer: median of five.
+/// Start-up to the first answer: median of five.
+async fn startup(plan: &Plan) -> Result<(), String> {
     let mut starts = Vec::new();
     for _ in 0..5 {
         let (_server, ready) = authd(&plan.server, "warn", None).await?;
