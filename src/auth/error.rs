@@ -15,6 +15,14 @@ pub enum AuthError {
     InvalidCode,
     #[error("no valid session")]
     NotAuthenticated,
+    #[error("the password of the signed-in user is wrong")]
+    WrongPassword,
+    #[error("no such session")]
+    NotFound,
+    #[error("the new address is the current one")]
+    SameEmail,
+    #[error("the new address already has an account")]
+    EmailTaken,
     #[error("too many attempts; retry in {retry_after:?}")]
     TooManyAttempts { retry_after: Duration },
     #[error("too many emails asked for this address; retry in {retry_after:?}")]

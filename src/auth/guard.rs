@@ -7,7 +7,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 
 use super::{Auth, AuthError};
-use crate::domain::{Code, Purpose, UserEmail};
+use crate::domain::{Code, CodeKey, UserEmail};
 use crate::limits::{Limit, Tally, lockout_after_failure, per_client_mail_share, retry_after};
 use crate::store::{Attempt, CodeCheck, Counted};
 
@@ -18,6 +18,10 @@ pub(super) enum MailKind {
     Verification,
     /// Forgot password: a reset code.
     Reset,
+    /// Change of address: a code to the new address (or, for a taken one, a notice).
+    EmailChange,
+    /// Change of address: the notice to the old address.
+    EmailChangeNotice,
 }
 
 impl MailKind {
@@ -25,6 +29,8 @@ impl MailKind {
         match self {
             MailKind::Verification => "verification",
             MailKind::Reset => "reset",
+            MailKind::EmailChange => "email-change",
+            MailKind::EmailChangeNotice => "email-change-notice",
         }
     }
 }
@@ -61,15 +67,18 @@ impl Auth {
     /// a code (see [`judge_code`](crate::limits::judge_code)).
     pub(super) async fn use_code(
         &self,
-        purpose: Purpose,
-        email: &UserEmail,
+        code_key: &CodeKey,
         code: &Code,
         client: IpAddr,
     ) -> Result<(), AuthError> {
         let now = self.clock.now();
         let limits = self.settings.code_limits;
         let budget = limits.wrong_codes_per_client;
-        let key = format!("code:{purpose:?}:{email}|{client}");
+        let key = format!(
+            "code:{:?}:{}|{client}",
+            code_key.purpose(),
+            code_key.budget_subject()
+        );
         let tally = self.counters.hit(&key, budget.window, now).await?;
         if tally.count > budget.max {
             return Err(too_many(tally.resets_at, now));
@@ -79,7 +88,7 @@ impl Auth {
             client,
             limits: limits.attempts,
         };
-        match self.codes.check(purpose, email, attempt, now).await? {
+        match self.codes.check(code_key, attempt, now).await? {
             CodeCheck::Accepted => {
                 self.counters.clear(&key).await?;
                 Ok(())

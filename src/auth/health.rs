@@ -30,14 +30,14 @@ impl Auth {
         }
     }
 
-    /// Drops expired codes, counters and sessions; run periodically.
+    /// Drops expired codes and counters, and sessions that expired or idled out; run periodically.
     pub async fn sweep(&self) -> Result<(), AuthError> {
         let now = self.clock.now();
         self.codes.sweep(now).await?;
         self.counters.sweep(now).await?;
-        let purged = db::sessions::purge_expired(&self.db, now).await?;
+        let purged = db::sessions::purge_ended(&self.db, self.live(now)).await?;
         if purged > 0 {
-            tracing::debug!(purged, "expired sessions purged");
+            tracing::debug!(purged, "expired and idle sessions purged");
         }
         Ok(())
     }

@@ -1,14 +1,16 @@
 //! Login: the password check, the lockouts around it, and the session it opens.
 
+use std::future::Future;
 use std::net::IpAddr;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use super::{Auth, AuthError};
+use super::{Auth, AuthError, Client};
 use crate::clock::delta;
-use crate::db::{self, sessions::NewSession};
-use crate::domain::{Password, SessionId, User, UserEmail};
+use crate::db::users::UserRecord;
+use crate::db::{self, DbError, sessions::NewSession};
+use crate::domain::{Password, SessionHandle, SessionId, User, UserAgent, UserEmail, UserId};
 use crate::limits::lockout_after_failure;
 
 /// What a login with the right password leads to. A second factor will be one more outcome.
@@ -25,7 +27,33 @@ pub enum LoginOutcome {
 pub struct SignedIn {
     pub user: User,
     pub token: String,
+    /// Until the session's absolute end.
     pub expires_in: Duration,
+}
+
+/// A session about to be opened: its row, before the token that will name it.
+pub(super) struct SessionDraft {
+    id: SessionId,
+    handle: SessionHandle,
+    user_id: UserId,
+    ip: String,
+    user_agent: UserAgent,
+    created_at: DateTime<Utc>,
+    expires_at: DateTime<Utc>,
+}
+
+impl SessionDraft {
+    pub fn row(&self) -> NewSession<'_> {
+        NewSession {
+            id: &self.id,
+            handle: &self.handle,
+            user_id: self.user_id,
+            ip: &self.ip,
+            user_agent: self.user_agent.as_str(),
+            created_at: self.created_at,
+            expires_at: self.expires_at,
+        }
+    }
 }
 
 impl Auth {
@@ -36,8 +64,63 @@ impl Auth {
         &self,
         email: &UserEmail,
         password: &Password,
-        client: IpAddr,
+        client: &Client,
     ) -> Result<LoginOutcome, AuthError> {
+        let lookup = db::users::find_by_email(&self.db, email);
+        let record = self
+            .checked_password(email.as_str(), lookup, password, client.ip)
+            .await?;
+        if !record.is_verified {
+            return Ok(LoginOutcome::Unverified);
+        }
+        let draft = self.draft_session(record.user_id(), client);
+        if !db::sessions::create(&self.db, &draft.row(), &record.password_hash).await? {
+            // The password changed while it was being checked (a reset): the old one is void.
+            return Err(AuthError::InvalidCredentials);
+        }
+        Ok(LoginOutcome::SignedIn(
+            self.sign_in(record.into_user(), &draft)?,
+        ))
+    }
+
+    /// A new session for `user_id`, opened from `client` now, for the absolute lifetime.
+    pub(super) fn draft_session(&self, user_id: UserId, client: &Client) -> SessionDraft {
+        let now = self.clock.now();
+        SessionDraft {
+            id: SessionId::generate(),
+            handle: SessionHandle::generate(),
+            user_id,
+            ip: client.address.to_string(),
+            user_agent: client.user_agent.clone(),
+            created_at: now,
+            expires_at: now + delta(self.settings.session_lifetime),
+        }
+    }
+
+    /// The token naming the session of `draft`, once its row is stored.
+    pub(super) fn sign_in(&self, user: User, draft: &SessionDraft) -> Result<SignedIn, AuthError> {
+        let token = self
+            .tokens
+            .issue(user.id, &draft.id, draft.created_at, draft.expires_at)
+            .map_err(|e| AuthError::Internal(e.to_string()))?;
+        Ok(SignedIn {
+            user,
+            token,
+            expires_in: self.settings.session_lifetime,
+        })
+    }
+
+    /// Checks `password` against the account `lookup` finds, under the login lockouts of
+    /// `email` (the same counters whether the check is a login or a signed-in user confirming
+    /// a change): refused past a limit, a failure counted when wrong, nothing counted when the
+    /// check could not run. Returns the account when the password is right.
+    pub(super) async fn checked_password(
+        &self,
+        email: &str,
+        lookup: impl Future<Output = Result<Option<UserRecord>, DbError>>,
+        password: &Password,
+        client: IpAddr,
+    ) -> Result<UserRecord, AuthError> {
         let now = self.clock.now();
         let limits = self.settings.login_limits;
         let guards = [
@@ -49,12 +132,20 @@ impl Auth {
             (format!("login:account:{email}"), limits.per_account),
         ];
         let tallies = self.count_attempts(&guards, now).await?;
-        match self.check_login(email, password, now).await {
-            Ok(outcome) => {
+        let checked = async {
+            let record = lookup.await?;
+            let hash = record.as_ref().map(|r| r.password_hash.as_str());
+            let matched = self.passwords.verify(password, hash).await?;
+            record
+                .filter(|_| matched)
+                .ok_or(AuthError::InvalidCredentials)
+        }
+        .await;
+        match &checked {
+            Ok(_) => {
                 // The right password: this attempt was no failure.
                 self.counters.clear(&guards[0].0).await?;
                 self.take_back(guards[1..].iter(), now).await;
-                Ok(outcome)
             }
             Err(AuthError::InvalidCredentials) => {
                 for ((key, limit), tally) in guards.iter().zip(&tallies) {
@@ -62,54 +153,12 @@ impl Auth {
                         self.counters.reset_at(key, until).await?;
                     }
                 }
-                Err(AuthError::InvalidCredentials)
             }
-            Err(other) => {
+            Err(_) => {
                 // Busy or unavailable: no password was checked, so nothing may count.
                 self.take_back(guards.iter(), now).await;
-                Err(other)
             }
         }
-    }
-
-    /// The password check, and the session for a verified address.
-    async fn check_login(
-        &self,
-        email: &UserEmail,
-        password: &Password,
-        now: DateTime<Utc>,
-    ) -> Result<LoginOutcome, AuthError> {
-        let record = db::users::find_by_email(&self.db, email).await?;
-        let hash = record.as_ref().map(|r| r.password_hash.as_str());
-        let matched = self.passwords.verify(password, hash).await?;
-        let Some(record) = record.filter(|_| matched) else {
-            return Err(AuthError::InvalidCredentials);
-        };
-        if !record.is_verified {
-            return Ok(LoginOutcome::Unverified);
-        }
-        let expires_at = now + delta(self.settings.session_ttl);
-        let session_id = SessionId::generate();
-        let session = NewSession {
-            id: &session_id,
-            user_id: record.user_id(),
-            password_hash: &record.password_hash,
-            created_at: now,
-            expires_at,
-        };
-        if !db::sessions::create(&self.db, &session).await? {
-            // The password changed while it was being checked (a reset): the old one is void.
-            return Err(AuthError::InvalidCredentials);
-        }
-        let user = record.into_user();
-        let token = self
-            .tokens
-            .issue(user.id, &session_id, now, expires_at)
-            .map_err(|e| AuthError::Internal(e.to_string()))?;
-        Ok(LoginOutcome::SignedIn(SignedIn {
-            user,
-            token,
-            expires_in: self.settings.session_ttl,
-        }))
+        checked
     }
 }

@@ -4,22 +4,21 @@ use chrono::{DateTime, Utc};
 
 use super::{Auth, AuthError};
 use crate::clock::delta;
-use crate::domain::{Code, Purpose, UserEmail};
+use crate::domain::{Code, CodeKey, Purpose, UserEmail};
 use crate::mail::{Email, Message};
 use crate::store::NewCode;
 
 impl Auth {
-    /// Issues a code, replacing any earlier one of its purpose, and mails it. For a verification
+    /// Issues a code for `key`, replacing any earlier one, and mails it. For a verification
     /// code, `registered_at` is when the registration it confirms was made (the email says so).
     /// The mail throttle was counted by the caller.
     pub(super) async fn send_code(
         &self,
-        purpose: Purpose,
-        email: &UserEmail,
+        key: &CodeKey,
         registered_at: DateTime<Utc>,
     ) -> Result<(), AuthError> {
-        let ttl = match purpose {
-            Purpose::VerifyEmail => self.settings.verify_code_ttl,
+        let ttl = match key.purpose() {
+            Purpose::VerifyEmail | Purpose::ChangeEmail => self.settings.verify_code_ttl,
             Purpose::ResetPassword => self.settings.reset_code_ttl,
         };
         let code = Code::generate();
@@ -29,18 +28,29 @@ impl Auth {
             issued_at: now,
             expires_at: now + delta(ttl),
         };
-        self.codes.put(purpose, email, new).await?;
+        self.codes.put(key, new).await?;
         let ttl_minutes = ttl.as_secs().div_ceil(60);
-        let message = match purpose {
+        let message = match key.purpose() {
             Purpose::VerifyEmail => Message::VerificationCode {
                 code,
                 ttl_minutes,
                 registered_at,
             },
             Purpose::ResetPassword => Message::PasswordResetCode { code, ttl_minutes },
+            Purpose::ChangeEmail => Message::EmailChangeCode { code, ttl_minutes },
         };
-        self.send(email, message).await;
+        self.send(key.mailed_to(), message).await;
         Ok(())
+    }
+
+    /// Drops the codes of `keys` (best effort: a code left behind dies with its lifetime, and
+    /// the flows that use it check the account again).
+    pub(super) async fn drop_codes(&self, keys: &[CodeKey]) {
+        for key in keys {
+            if let Err(e) = self.codes.remove(key).await {
+                tracing::warn!(purpose = ?key.purpose(), error = %e, "a code could not be dropped; it lives out its lifetime");
+            }
+        }
     }
 
     /// Hands a message to the mailer. A failure is logged, never shown: the response must not

@@ -1,8 +1,9 @@
-//! The flows: what happens when someone registers, verifies, logs in, resets a password or ends
-//! a session, one file per capability, behind the small API of [`Auth`]. Nothing here knows
+//! The flows: what happens when someone registers, verifies, logs in, resets a password, manages
+//! their account or ends a session, one file per capability, behind the small API of [`Auth`]. Nothing here knows
 //! about HTTP; the stores, the database and the mailer are reached through their traits and
 //! modules, and what the counts mean is decided in [`crate::limits`].
 
+mod account;
 mod error;
 mod guard;
 mod health;
@@ -15,6 +16,7 @@ mod session_cache;
 mod sessions;
 mod tokens;
 
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use secrecy::SecretString;
@@ -24,14 +26,26 @@ pub use health::Health;
 pub use login::{LoginOutcome, SignedIn};
 pub use passwords::{PasswordError, Passwords};
 pub use registration::Verified;
+pub use sessions::Session;
 
 use crate::clock::Clock;
 use crate::config::AuthSettings;
 use crate::db::Db;
+use crate::domain::UserAgent;
 use crate::mail::Mailer;
 use crate::store::{CodeStore, CounterStore, Revocations};
 use session_cache::SessionCache;
 use tokens::Tokens;
+
+/// Who is calling: the client as the counters key it, its whole address and what it says it
+/// is (both for the session list).
+#[derive(Clone, Debug)]
+pub struct Client {
+    /// The address the limits count by (IPv6 cut to its /64).
+    pub ip: IpAddr,
+    pub address: IpAddr,
+    pub user_agent: UserAgent,
+}
 
 /// The parts of the flows that have more than one implementation, chosen once at start-up.
 pub struct Parts {

@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use super::guard::MailKind;
 use super::{Auth, AuthError};
 use crate::db::{self, DbError};
-use crate::domain::{Code, Password, Purpose, User, UserEmail, UserName};
+use crate::domain::{Code, CodeKey, Password, User, UserEmail, UserName};
 use crate::mail::Message;
 
 /// A verified address: the user, and whether the password they registered with was set.
@@ -34,7 +34,7 @@ impl Auth {
     ) -> Result<(), AuthError> {
         self.settings
             .password_policy
-            .check(password, email, Some(name.as_str()))
+            .check(password, email.as_str(), Some(name.as_str()))
             .map_err(AuthError::WeakPassword)?;
         self.throttle_mail(MailKind::Verification, email, client)
             .await?;
@@ -59,7 +59,8 @@ impl Auth {
             Some(_) => self.register_again(name, email, password, now).await?,
         };
         if pending {
-            self.send_code(Purpose::VerifyEmail, email, now).await
+            self.send_code(&CodeKey::VerifyEmail(email.clone()), now)
+                .await
         } else {
             self.send(email, Message::RegistrationAttempt).await;
             Ok(())
@@ -99,7 +100,7 @@ impl Auth {
         code: &Code,
         client: IpAddr,
     ) -> Result<Verified, AuthError> {
-        self.use_code(Purpose::VerifyEmail, email, code, client)
+        self.use_code(&CodeKey::VerifyEmail(email.clone()), code, client)
             .await?;
         let now = self.clock.now();
         let (user, password_set) = db::users::mark_verified(&self.db, email, now)
@@ -110,7 +111,8 @@ impl Auth {
                 user_id = %user.id,
                 "contested registration verified; reset code sent"
             );
-            self.send_code(Purpose::ResetPassword, email, now).await?;
+            self.send_code(&CodeKey::ResetPassword(email.clone()), now)
+                .await?;
         }
         Ok(Verified { user, password_set })
     }
@@ -129,7 +131,7 @@ impl Auth {
         if user.is_verified {
             return Ok(());
         }
-        self.send_code(Purpose::VerifyEmail, email, user.registered_at)
+        self.send_code(&CodeKey::VerifyEmail(email.clone()), user.registered_at)
             .await
     }
 }

@@ -5,7 +5,7 @@ use std::net::IpAddr;
 use super::guard::MailKind;
 use super::{Auth, AuthError};
 use crate::db;
-use crate::domain::{Code, Password, Purpose, UserEmail};
+use crate::domain::{Code, CodeKey, Password, UserEmail};
 use crate::mail::Message;
 use crate::store::Revocation;
 
@@ -19,7 +19,7 @@ impl Auth {
     ) -> Result<(), AuthError> {
         self.throttle_mail(MailKind::Reset, email, client).await?;
         if db::users::find_by_email(&self.db, email).await?.is_some() {
-            self.send_code(Purpose::ResetPassword, email, self.clock.now())
+            self.send_code(&CodeKey::ResetPassword(email.clone()), self.clock.now())
                 .await?;
         }
         Ok(())
@@ -38,17 +38,18 @@ impl Auth {
         // 422 tell anyone which addresses have accounts.
         self.settings
             .password_policy
-            .check(new_password, email, None)
+            .check(new_password, email.as_str(), None)
             .map_err(AuthError::WeakPassword)?;
         // Hash first: if the server is too busy to hash, the code is still unused for a retry.
         let hash = self.passwords.hash(new_password).await?;
-        self.use_code(Purpose::ResetPassword, email, code, client)
+        self.use_code(&CodeKey::ResetPassword(email.clone()), code, client)
             .await?;
         let user = db::users::find_by_email(&self.db, email)
             .await?
             .ok_or(AuthError::InvalidCode)?;
         let now = self.clock.now();
-        let ended = db::sessions::replace_password(&self.db, user.user_id(), &hash, now).await?;
+        let ended =
+            db::sessions::replace_password(&self.db, user.user_id(), &hash, None, now).await?;
         self.sessions.revoke(Revocation::User(user.user_id())).await;
         tracing::info!(user_id = %user.id, sessions_ended = ended, "password reset");
         self.send(email, Message::PasswordChanged).await;

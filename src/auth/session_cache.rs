@@ -28,6 +28,8 @@ pub(super) struct Cached {
     pub user: User,
     pub session_id: SessionId,
     pub expires_at: DateTime<Utc>,
+    /// The session's last recorded use, when this entry was made.
+    pub last_used_at: DateTime<Utc>,
 }
 
 pub(super) struct SessionCache {
@@ -148,6 +150,7 @@ mod tests {
             },
             session_id: session.clone(),
             expires_at: now() + chrono::TimeDelta::minutes(5),
+            last_used_at: now(),
         }
     }
 

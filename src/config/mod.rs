@@ -68,7 +68,10 @@ pub struct HttpSettings {
 /// The flows' lifetimes, limits and secrets.
 #[derive(Clone, Debug)]
 pub struct AuthSettings {
-    pub session_ttl: Duration,
+    /// A session's absolute lifetime: it ends this long after login, however active.
+    pub session_lifetime: Duration,
+    /// A session unused this long ends.
+    pub session_idle_timeout: Duration,
     pub verify_code_ttl: Duration,
     pub reset_code_ttl: Duration,
     pub login_limits: LoginLimits,
@@ -206,9 +209,12 @@ impl Config {
                 max_clients: memory_max_entries,
             },
             auth: AuthSettings {
-                session_ttl: Duration::from_secs(
-                    60 * env.number("JWT_EXPIRE_MINUTES", 60, 1..=43_200)?,
-                ),
+                session_lifetime: session_lifetime(&env)?,
+                session_idle_timeout: env.seconds(
+                    "SESSION_IDLE_TIMEOUT_SECONDS",
+                    Duration::from_secs(3600),
+                    10..=MAX_SESSION_SECONDS,
+                )?,
                 verify_code_ttl: env.seconds(
                     "OTP_VERIFY_TTL_SECONDS",
                     Duration::from_secs(300),
@@ -284,6 +290,30 @@ impl Config {
             ));
         }
         Ok(())
+    }
+}
+
+/// The longest session lifetime and idle timeout accepted: 30 days, NIST SP 800-63B's bound
+/// for reauthentication at AAL1.
+const MAX_SESSION_SECONDS: u64 = 30 * 24 * 3600;
+
+/// `SESSION_MAX_LIFETIME_SECONDS` (default 24 hours), or the seed's `JWT_EXPIRE_MINUTES`, which
+/// keeps meaning the absolute lifetime; setting both is refused, as one would silently lose.
+fn session_lifetime(env: &Env<'_>) -> Result<Duration, ConfigError> {
+    const VAR: &str = "SESSION_MAX_LIFETIME_SECONDS";
+    match env.get("JWT_EXPIRE_MINUTES") {
+        Some(_) if env.get(VAR).is_some() => Err(ConfigError::new(
+            VAR,
+            "and JWT_EXPIRE_MINUTES both set the absolute session lifetime: set only one",
+        )),
+        Some(_) => Ok(Duration::from_secs(
+            60 * env.number("JWT_EXPIRE_MINUTES", 60, 1..=MAX_SESSION_SECONDS / 60)?,
+        )),
+        None => env.seconds(
+            VAR,
+            Duration::from_secs(24 * 3600),
+            60..=MAX_SESSION_SECONDS,
+        ),
     }
 }
 

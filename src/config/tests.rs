@@ -40,6 +40,33 @@ fn a_bad_value_names_its_variable() {
 }
 
 #[test]
+fn sessions_last_a_day_at_most_and_end_after_an_idle_hour_by_default() {
+    let c = from(&[]).unwrap();
+    assert_eq!(c.auth.session_lifetime, Duration::from_secs(24 * 3600));
+    assert_eq!(c.auth.session_idle_timeout, Duration::from_secs(3600));
+    let c = from(&[
+        ("SESSION_MAX_LIFETIME_SECONDS", "7200"),
+        ("SESSION_IDLE_TIMEOUT_SECONDS", "10"),
+    ])
+    .unwrap();
+    assert_eq!(c.auth.session_lifetime, Duration::from_secs(7200));
+    assert_eq!(c.auth.session_idle_timeout, Duration::from_secs(10));
+    let err = from(&[("SESSION_IDLE_TIMEOUT_SECONDS", "9")]).unwrap_err();
+    assert_eq!(err.var, "SESSION_IDLE_TIMEOUT_SECONDS");
+}
+
+#[test]
+fn the_seeds_jwt_expire_minutes_still_sets_the_absolute_lifetime() {
+    let c = from(&[("JWT_EXPIRE_MINUTES", "30")]).unwrap();
+    assert_eq!(c.auth.session_lifetime, Duration::from_secs(1800));
+    let both = [
+        ("JWT_EXPIRE_MINUTES", "30"),
+        ("SESSION_MAX_LIFETIME_SECONDS", "1800"),
+    ];
+    assert_eq!(from(&both).unwrap_err().var, "SESSION_MAX_LIFETIME_SECONDS");
+}
+
+#[test]
 fn login_limits_come_from_their_variables() {
     let c = from(&[
         ("LOGIN_MAX_FAILURES", "3"),

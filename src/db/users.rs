@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use sqlx::QueryBuilder;
 
 use super::{Db, DbError, with_pool};
-use crate::domain::{User, UserEmail, UserId, UserName};
+use crate::domain::{SessionId, User, UserEmail, UserId, UserName};
 
 /// A user with the stored password hash, for the flows only; never serialized.
 #[derive(sqlx::FromRow)]
@@ -141,4 +141,91 @@ pub async fn mark_verified(
         let has_password = record.password_hash != NO_PASSWORD;
         (record.into_user(), has_password)
     }))
+}
+
+pub async fn find_by_id(db: &Db, user_id: UserId) -> Result<Option<UserRecord>, DbError> {
+    Ok(with_pool!(db, pool => {
+        let mut q = QueryBuilder::new(RECORD);
+        q.push(" WHERE id = ").push_bind(user_id.get());
+        q.build_query_as().fetch_optional(pool).await
+    })?)
+}
+
+/// Deletes the user; their sessions go with them (the foreign key cascades). Returns whether
+/// the user existed.
+pub async fn delete(db: &Db, user_id: UserId) -> Result<bool, DbError> {
+    let deleted = with_pool!(db, pool => {
+        let mut q = QueryBuilder::new("DELETE FROM users WHERE id = ");
+        q.push_bind(user_id.get());
+        q.build().execute(pool).await.map(|r| r.rows_affected())
+    })?;
+    Ok(deleted == 1)
+}
+
+/// Records `new_email` as the address the user asked to move to, replacing an earlier request.
+pub async fn set_pending_email(
+    db: &Db,
+    user_id: UserId,
+    new_email: &UserEmail,
+    now: DateTime<Utc>,
+) -> Result<(), DbError> {
+    with_pool!(db, pool => {
+        let mut q = QueryBuilder::new("UPDATE users SET pending_email = ");
+        q.push_bind(new_email.as_str())
+            .push(", updated_at = ")
+            .push_bind(now)
+            .push(" WHERE id = ")
+            .push_bind(user_id.get());
+        q.build().execute(pool).await.map(|_| ())
+    })?;
+    Ok(())
+}
+
+/// The address the user asked to move to, if a request is pending.
+pub async fn pending_email(db: &Db, user_id: UserId) -> Result<Option<String>, DbError> {
+    let row: Option<(Option<String>,)> = with_pool!(db, pool => {
+        let mut q = QueryBuilder::new("SELECT pending_email FROM users WHERE id = ");
+        q.push_bind(user_id.get());
+        q.build_query_as().fetch_optional(pool).await
+    })?;
+    Ok(row.and_then(|(pending,)| pending))
+}
+
+/// Moves the user to `new_email` if that is still the pending request, and ends every other
+/// session, in one transaction. Returns the updated user and how many sessions ended, `None`
+/// if the request is no longer pending, or [`DbError::Duplicate`] if the address got an
+/// account meanwhile.
+pub async fn confirm_email_change(
+    db: &Db,
+    user_id: UserId,
+    new_email: &UserEmail,
+    keep: &SessionId,
+    now: DateTime<Utc>,
+) -> Result<Option<(User, u64)>, DbError> {
+    let changed = with_pool!(db, pool => async {
+        let mut tx = pool.begin().await?;
+        let mut set = QueryBuilder::new("UPDATE users SET email = ");
+        set.push_bind(new_email.as_str())
+            .push(", pending_email = NULL, updated_at = ")
+            .push_bind(now)
+            .push(" WHERE id = ")
+            .push_bind(user_id.get())
+            .push(" AND pending_email = ")
+            .push_bind(new_email.as_str());
+        if set.build().execute(&mut *tx).await?.rows_affected() != 1 {
+            return Ok(None);
+        }
+        let mut end = QueryBuilder::new("DELETE FROM sessions WHERE user_id = ");
+        end.push_bind(user_id.get())
+            .push(" AND id <> ")
+            .push_bind(keep.as_str());
+        let ended = end.build().execute(&mut *tx).await?.rows_affected();
+        let mut read = QueryBuilder::new(RECORD);
+        read.push(" WHERE id = ").push_bind(user_id.get());
+        let record: UserRecord = read.build_query_as().fetch_one(&mut *tx).await?;
+        tx.commit().await?;
+        Ok::<_, sqlx::Error>(Some((record.into_user(), ended)))
+    }
+    .await)?;
+    Ok(changed)
 }

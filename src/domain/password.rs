@@ -4,7 +4,7 @@ use std::fmt;
 
 use secrecy::{ExposeSecret, SecretString};
 
-use super::{Invalid, UserEmail};
+use super::Invalid;
 
 /// A password as the user typed it. It never prints itself, and its memory is wiped when it
 /// is dropped.
@@ -18,6 +18,15 @@ pub const MAX_PASSWORD_BYTES: usize = 72;
 impl Password {
     /// A password for a new secret (register, reset): length rules apply.
     pub fn new_secret(raw: String) -> Result<Self, Invalid> {
+        let password = Self(raw.into());
+        password.check_length()?;
+        Ok(password)
+    }
+
+    /// The length rules of a new password: at least [`MIN_PASSWORD_CHARS`] characters, at most
+    /// [`MAX_PASSWORD_BYTES`] bytes.
+    pub fn check_length(&self) -> Result<(), Invalid> {
+        let raw = self.expose();
         if raw.chars().count() < MIN_PASSWORD_CHARS {
             return Err(Invalid::new(
                 "string_too_short",
@@ -32,7 +41,7 @@ impl Password {
                 ),
             ));
         }
-        Ok(Self(raw.into()))
+        Ok(())
     }
 
     /// A password offered at login: checked against the hash, whatever its length.
@@ -76,14 +85,11 @@ impl PasswordPolicy {
     pub fn check(
         &self,
         password: &Password,
-        email: &UserEmail,
+        email: &str,
         name: Option<&str>,
     ) -> Result<(), Invalid> {
         let lowered = password.expose().to_lowercase();
-        let (local, domain) = email
-            .as_str()
-            .split_once('@')
-            .unwrap_or((email.as_str(), ""));
+        let (local, domain) = email.split_once('@').unwrap_or((email, ""));
         let domain_label = domain.split('.').next().unwrap_or_default();
         let name_parts = name.into_iter().flat_map(str::split_whitespace);
         let personal = [local, domain_label]
@@ -102,7 +108,7 @@ impl PasswordPolicy {
         if self.min_score == 0 {
             return Ok(());
         }
-        let mut inputs = vec![email.as_str(), local];
+        let mut inputs = vec![email, local];
         inputs.extend(name.into_iter().flat_map(str::split_whitespace));
         let estimate = zxcvbn::zxcvbn(password.expose(), &inputs);
         if u8::from(estimate.score()) >= self.min_score {
@@ -147,8 +153,8 @@ mod tests {
     }
 
     fn check(password: &str, email: &str, name: Option<&str>) -> Result<(), Invalid> {
-        let email = UserEmail::parse(email).unwrap();
-        PasswordPolicy::default().check(&Password::attempt(password.into()), &email, name)
+        let email = super::super::UserEmail::parse(email).unwrap();
+        PasswordPolicy::default().check(&Password::attempt(password.into()), email.as_str(), name)
     }
 
     #[test]

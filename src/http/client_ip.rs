@@ -13,6 +13,11 @@ use tower_governor::key_extractor::KeyExtractor;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct ClientIp(pub IpAddr);
 
+/// The client's whole address, as found (IPv4-mapped IPv6 shown as IPv4): what the session
+/// list shows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ClientAddress(pub IpAddr);
+
 /// Who may be let in: how client addresses are found, and how many the rate limiters may track.
 ///
 /// The limiters remember every client whose bucket is not full again. When they track
@@ -51,7 +56,7 @@ impl ClientGate {
 
     /// Who is asking: the socket peer, or, only when `trust_proxy` is set, the address the
     /// proxy in front reports; IPv6 counted per /64.
-    pub fn client_of(&self, req: &Request) -> ClientIp {
+    pub fn client_of(&self, req: &Request) -> (ClientIp, ClientAddress) {
         let peer = req
             .extensions()
             .get::<ConnectInfo<SocketAddr>>()
@@ -61,8 +66,11 @@ impl ClientGate {
         } else {
             None
         };
-        let ip = forwarded.or(peer).unwrap_or(IpAddr::from([0, 0, 0, 0]));
-        ClientIp(limit_key(ip))
+        let ip = forwarded
+            .or(peer)
+            .unwrap_or(IpAddr::from([0, 0, 0, 0]))
+            .to_canonical();
+        (ClientIp(limit_key(ip)), ClientAddress(ip))
     }
 }
 

@@ -124,7 +124,7 @@ impl<S> Edge<S> {
             tracing::warn!("rate limiters full of active clients: request refused");
             return Some(ApiError::Crowded.into_response());
         }
-        let client = config.gate.client_of(req);
+        let (client, address) = config.gate.client_of(req);
         if let Err(not_until) = config.general.check_key(&client.0) {
             let wait = not_until.wait_time_from(DefaultClock::default().now());
             return Some(
@@ -136,6 +136,7 @@ impl<S> Edge<S> {
             );
         }
         req.extensions_mut().insert(client);
+        req.extensions_mut().insert(address);
         None
     }
 }

@@ -74,12 +74,24 @@ pub enum ApiError {
 }
 
 pub const NOT_AUTHENTICATED: &str = "Not authenticated";
+pub const WRONG_PASSWORD: &str = "The password is incorrect.";
+pub const SESSION_NOT_FOUND: &str = "No such session: it has ended, or is not one of yours.";
+pub const EMAIL_TAKEN: &str =
+    "This address got an account of its own meanwhile. Ask for the change with another address.";
 
 impl From<AuthError> for ApiError {
     fn from(e: AuthError) -> Self {
         match e {
             AuthError::InvalidCredentials => ApiError::Unauthorized("Invalid email or password"),
             AuthError::NotAuthenticated => ApiError::Unauthorized(NOT_AUTHENTICATED),
+            AuthError::WrongPassword => ApiError::Status(StatusCode::BAD_REQUEST, WRONG_PASSWORD),
+            AuthError::NotFound => ApiError::Status(StatusCode::NOT_FOUND, SESSION_NOT_FOUND),
+            AuthError::SameEmail => ApiError::Validation(vec![FieldError::body(
+                &["new_email"],
+                "email_unchanged",
+                "The new address is the one the account already has",
+            )]),
+            AuthError::EmailTaken => ApiError::Status(StatusCode::CONFLICT, EMAIL_TAKEN),
             AuthError::InvalidCode => ApiError::Status(
                 StatusCode::BAD_REQUEST,
                 "Invalid or expired code. Check the latest email or request a new code.",

@@ -40,6 +40,16 @@ pub enum Message {
     RegistrationAttempt,
     /// The account's password was just changed.
     PasswordChanged,
+    /// The code that proves the new address of a change of address.
+    EmailChangeCode { code: Code, ttl_minutes: u64 },
+    /// Someone asked to move an account to this address, which already has one: no code.
+    EmailChangeAttempt,
+    /// To the old address: a move of the account to `new_email` was asked for.
+    EmailChangeRequested { new_email: UserEmail },
+    /// To the old address: the account now uses `new_email`.
+    EmailChanged { new_email: UserEmail },
+    /// The account was deleted.
+    AccountDeleted,
 }
 
 impl Message {
@@ -50,16 +60,41 @@ impl Message {
             Message::PasswordResetCode { .. } => "password_reset_code",
             Message::RegistrationAttempt => "registration_attempt",
             Message::PasswordChanged => "password_changed",
+            Message::EmailChangeCode { .. } => "email_change_code",
+            Message::EmailChangeAttempt => "email_change_attempt",
+            Message::EmailChangeRequested { .. } => "email_change_requested",
+            Message::EmailChanged { .. } => "email_changed",
+            Message::AccountDeleted => "account_deleted",
         }
     }
 
     /// The code the message carries, if any.
     pub fn code(&self) -> Option<&Code> {
         match self {
-            Message::VerificationCode { code, .. } | Message::PasswordResetCode { code, .. } => {
-                Some(code)
+            Message::VerificationCode { code, .. }
+            | Message::PasswordResetCode { code, .. }
+            | Message::EmailChangeCode { code, .. } => Some(code),
+            _ => None,
+        }
+    }
+
+    /// The new address a change-of-address notice names, if any.
+    pub fn new_email(&self) -> Option<&UserEmail> {
+        match self {
+            Message::EmailChangeRequested { new_email } | Message::EmailChanged { new_email } => {
+                Some(new_email)
             }
-            Message::RegistrationAttempt | Message::PasswordChanged => None,
+            _ => None,
+        }
+    }
+
+    /// The lifetime, in minutes, of the code the message carries, if any.
+    pub fn ttl_minutes(&self) -> Option<u64> {
+        match self {
+            Message::VerificationCode { ttl_minutes, .. }
+            | Message::PasswordResetCode { ttl_minutes, .. }
+            | Message::EmailChangeCode { ttl_minutes, .. } => Some(*ttl_minutes),
+            _ => None,
         }
     }
 }

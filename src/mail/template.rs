@@ -1,7 +1,8 @@
 //! Message texts: the templates in `src/mail/templates/`, filled in for one message.
 //!
 //! Each `.txt` file starts with a `Subject:` line and a blank line; its `.html` twin is the
-//! HTML part. Placeholders are `{{app_name}}`, `{{code}}`, `{{minutes}}` and `{{registered_at}}`.
+//! HTML part. Placeholders are `{{app_name}}`, `{{code}}`, `{{minutes}}`, `{{registered_at}}`
+//! and `{{new_email}}`.
 
 use super::Message;
 
@@ -13,53 +14,57 @@ pub struct Rendered {
     pub html: String,
 }
 
+/// The text and HTML templates of `message`, from `src/mail/templates/<name>.{txt,html}`.
+macro_rules! templates {
+    ($name:literal) => {
+        (
+            include_str!(concat!("templates/", $name, ".txt")),
+            include_str!(concat!("templates/", $name, ".html")),
+        )
+    };
+}
+
 fn sources(message: &Message) -> (&'static str, &'static str) {
     match message {
-        Message::VerificationCode { .. } => (
-            include_str!("templates/verification_code.txt"),
-            include_str!("templates/verification_code.html"),
-        ),
-        Message::PasswordResetCode { .. } => (
-            include_str!("templates/password_reset_code.txt"),
-            include_str!("templates/password_reset_code.html"),
-        ),
-        Message::RegistrationAttempt => (
-            include_str!("templates/registration_attempt.txt"),
-            include_str!("templates/registration_attempt.html"),
-        ),
-        Message::PasswordChanged => (
-            include_str!("templates/password_changed.txt"),
-            include_str!("templates/password_changed.html"),
-        ),
+        Message::VerificationCode { .. } => templates!("verification_code"),
+        Message::PasswordResetCode { .. } => templates!("password_reset_code"),
+        Message::RegistrationAttempt => templates!("registration_attempt"),
+        Message::PasswordChanged => templates!("password_changed"),
+        Message::EmailChangeCode { .. } => templates!("email_change_code"),
+        Message::EmailChangeAttempt => templates!("email_change_attempt"),
+        Message::EmailChangeRequested { .. } => templates!("email_change_requested"),
+        Message::EmailChanged { .. } => templates!("email_changed"),
+        Message::AccountDeleted => templates!("account_deleted"),
     }
 }
 
 /// Fills in the templates of `message` for `app_name`.
 pub fn render(message: &Message, app_name: &str) -> Rendered {
     let (text_source, html_source) = sources(message);
-    let (code, minutes) = match message {
-        Message::VerificationCode {
-            code, ttl_minutes, ..
-        }
-        | Message::PasswordResetCode { code, ttl_minutes } => {
-            (code.expose().to_owned(), ttl_minutes.to_string())
-        }
-        Message::RegistrationAttempt | Message::PasswordChanged => (String::new(), String::new()),
-    };
+    let code = message.code().map(|c| c.expose()).unwrap_or_default();
+    let minutes = message
+        .ttl_minutes()
+        .map(|m| m.to_string())
+        .unwrap_or_default();
+    let new_email = message
+        .new_email()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
     let registered_at = match message {
         Message::VerificationCode { registered_at, .. } => {
             registered_at.format("%Y-%m-%d at %H:%M UTC").to_string()
         }
         _ => String::new(),
     };
-    let fill = |source: &str, app_name: &str| {
+    let fill = |source: &str, app_name: &str, new_email: &str| {
         source
             .replace("{{app_name}}", app_name)
-            .replace("{{code}}", &code)
+            .replace("{{code}}", code)
             .replace("{{minutes}}", &minutes)
             .replace("{{registered_at}}", &registered_at)
+            .replace("{{new_email}}", new_email)
     };
-    let text = fill(text_source, app_name);
+    let text = fill(text_source, app_name, &new_email);
     let (subject_line, body) = text.split_once("\n\n").unwrap_or(("", text.as_str()));
     let subject = subject_line
         .strip_prefix("Subject: ")
@@ -69,7 +74,11 @@ pub fn render(message: &Message, app_name: &str) -> Rendered {
     Rendered {
         subject,
         text: body.to_owned(),
-        html: fill(html_source, &escape_html(app_name)),
+        html: fill(
+            html_source,
+            &escape_html(app_name),
+            &escape_html(&new_email),
+        ),
     }
 }
 
@@ -107,7 +116,23 @@ mod tests {
             },
             Message::RegistrationAttempt,
             Message::PasswordChanged,
+            Message::EmailChangeCode {
+                code: Code::parse("654321").unwrap(),
+                ttl_minutes: 5,
+            },
+            Message::EmailChangeAttempt,
+            Message::EmailChangeRequested {
+                new_email: new_email(),
+            },
+            Message::EmailChanged {
+                new_email: new_email(),
+            },
+            Message::AccountDeleted,
         ]
+    }
+
+    fn new_email() -> crate::domain::UserEmail {
+        crate::domain::UserEmail::parse("bob@example.com").unwrap()
     }
 
     #[test]
@@ -136,6 +161,17 @@ mod tests {
         let r = render(&all()[0], "Acme");
         assert!(r.text.contains("on 2026-11-18 at 11:06 UTC"), "{}", r.text);
         assert!(r.html.contains("on 2026-11-18 at 11:06 UTC"));
+    }
+
+    #[test]
+    fn the_change_of_address_emails_carry_their_code_or_the_new_address() {
+        let r = render(&all()[4], "Acme");
+        assert!(r.text.contains("654321") && r.html.contains("654321"));
+        assert!(r.text.contains("5 minutes"));
+        for message in &all()[6..8] {
+            let r = render(message, "Acme");
+            assert!(r.text.contains("bob@example.com") && r.html.contains("bob@example.com"));
+        }
     }
 
     #[test]

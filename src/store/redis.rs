@@ -19,7 +19,7 @@ use sha2::Sha256;
 use super::StoreError;
 use super::codes::redis::CHECK_CODE;
 use super::counters::redis::{COUNT, HIT, RESET_AT, UNHIT};
-use crate::domain::{Code, Purpose, UserEmail};
+use crate::domain::{Code, CodeKey};
 
 /// How long one Redis round trip may take before the request gets a 503.
 const RESPONSE_TIMEOUT: Duration = Duration::from_millis(500);
@@ -77,8 +77,8 @@ impl RedisStore {
         )
     }
 
-    pub(super) fn code_key(&self, purpose: Purpose, email: &UserEmail) -> String {
-        format!("{}code:{purpose:?}:{email}", self.prefix)
+    pub(super) fn code_key(&self, key: &CodeKey) -> String {
+        format!("{}code:{:?}:{}", self.prefix, key.purpose(), key.subject())
     }
 
     pub(super) fn revocation_channel(&self) -> String {
@@ -89,14 +89,9 @@ impl RedisStore {
         format!("{}n:{key}", self.prefix)
     }
 
-    /// The keyed digest of a code, bound to its purpose and address.
-    pub(super) fn digest(
-        &self,
-        purpose: Purpose,
-        email: &UserEmail,
-        code: &Code,
-    ) -> Result<String, StoreError> {
-        let message = format!("{purpose:?}\n{email}\n{}", code.expose());
+    /// The keyed digest of a code, bound to its purpose and subject.
+    pub(super) fn digest(&self, key: &CodeKey, code: &Code) -> Result<String, StoreError> {
+        let message = format!("{:?}\n{}\n{}", key.purpose(), key.subject(), code.expose());
         Ok(hex::encode(keyed_digest(
             &self.code_key,
             message.as_bytes(),

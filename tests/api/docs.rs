@@ -20,6 +20,14 @@ async fn the_schema_documents_every_operation_with_its_bodies_and_errors() {
         ("/api/auth/me", "get"),
         ("/api/auth/forgot-password", "post"),
         ("/api/auth/reset-password", "post"),
+        ("/api/auth/change-password", "post"),
+        ("/api/auth/sessions", "get"),
+        ("/api/auth/sessions/{id}", "delete"),
+        ("/api/auth/logout-others", "post"),
+        ("/api/auth/logout-all", "post"),
+        ("/api/auth/change-email", "post"),
+        ("/api/auth/confirm-email-change", "post"),
+        ("/api/auth/delete-account", "post"),
         ("/health", "get"),
     ];
     let paths = schema["paths"].as_object().unwrap();
@@ -29,7 +37,10 @@ async fn the_schema_documents_every_operation_with_its_bodies_and_errors() {
         assert!(op.is_object(), "{method} {path} is not documented");
         assert!(op["description"].is_string() || op["summary"].is_string());
         assert!(op["responses"]["429"].is_object(), "{path} lacks its 429");
-        if method == "post" && !path.ends_with("logout") {
+        let takes_a_body = !["logout", "logout-others", "logout-all"]
+            .iter()
+            .any(|p| path.ends_with(p));
+        if method == "post" && takes_a_body {
             assert!(op["requestBody"]["content"]["application/json"].is_object());
             assert!(op["responses"]["422"].is_object(), "{path} lacks its 422");
         }
@@ -39,6 +50,34 @@ async fn the_schema_documents_every_operation_with_its_bodies_and_errors() {
     assert_eq!(schemes["bearer"]["scheme"], "bearer");
     let example = &schema["components"]["schemas"]["RegisterRequest"]["example"];
     assert_eq!(example["email"], "ann@example.com");
+    // The account operations need a session, and say what a wrong password answers.
+    for path in [
+        "/api/auth/change-password",
+        "/api/auth/change-email",
+        "/api/auth/delete-account",
+    ] {
+        let op = &schema["paths"][path]["post"];
+        assert!(
+            op["responses"]["400"].is_object() && op["responses"]["401"].is_object(),
+            "{path}"
+        );
+        assert!(
+            op["security"].as_array().is_some_and(|s| !s.is_empty()),
+            "{path}"
+        );
+    }
+    let session = &schema["components"]["schemas"]["SessionInfo"]["properties"];
+    for field in [
+        "id",
+        "created_at",
+        "last_used_at",
+        "expires_at",
+        "ip",
+        "user_agent",
+        "current",
+    ] {
+        assert!(session[field].is_object(), "SessionInfo lacks {field}");
+    }
 }
 
 #[tokio::test]

@@ -1,5 +1,6 @@
 //! End to end in headless Chromium: the docs pages render offline, and a page on another
-//! origin runs the whole flow with the cookie set and sent by the browser itself.
+//! origin runs the whole flow, the account settings included, with the cookie set and sent by
+//! the browser itself.
 //! Skipped, with the reason printed, where Chromium is not installed; .ci/run installs it.
 
 use std::time::Duration;
@@ -77,6 +78,51 @@ async fn a_page_on_another_origin_runs_the_whole_flow_with_the_browsers_cookie()
     let after = step(&browser, "me", json!([])).await;
     assert_eq!(after["status"], 401, "{after}");
 
+    // The settings page, from the same other origin: the session list, a password change (the
+    // browser swaps in the new cookie), then ending the current session through the list
+    // (a DELETE, which needs CORS to allow the method).
+    let login = step(&browser, "login", json!([email, PASSWORD])).await;
+    assert_eq!(login["status"], 200, "{login}");
+    let sessions = step(&browser, "sessions", json!([])).await;
+    assert_eq!(sessions["status"], 200, "{sessions}");
+    let listed = sessions["body"].as_array().unwrap();
+    assert_eq!(listed.len(), 1, "{sessions}");
+    assert_eq!(listed[0]["current"], true);
+    assert!(
+        listed[0]["user_agent"].as_str().unwrap().contains("Chrome"),
+        "{sessions}"
+    );
+    let wrong = step(
+        &browser,
+        "changePassword",
+        json!(["not my password", "velvet orchard tempest"]),
+    )
+    .await;
+    assert_eq!(wrong["status"], 400, "{wrong}");
+    let changed = step(
+        &browser,
+        "changePassword",
+        json!([PASSWORD, "velvet orchard tempest"]),
+    )
+    .await;
+    assert_eq!(changed["status"], 200, "{changed}");
+    let me = step(&browser, "me", json!([])).await;
+    assert_eq!(
+        me["status"], 200,
+        "the browser did not keep the new session: {me}"
+    );
+    let sessions = step(&browser, "sessions", json!([])).await;
+    let now_listed = sessions["body"].as_array().unwrap();
+    assert_eq!(now_listed.len(), 1, "{sessions}");
+    assert_ne!(
+        now_listed[0]["id"], listed[0]["id"],
+        "the session was not replaced"
+    );
+    let ended = step(&browser, "endSession", json!([now_listed[0]["id"]])).await;
+    assert_eq!(ended["status"], 204, "{ended}");
+    let after = step(&browser, "me", json!([])).await;
+    assert_eq!(after["status"], 401, "{after}");
+
     let target = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target");
     std::fs::create_dir_all(&target).unwrap();
     browser.screenshot(&target.join("browser-flow.png")).await;
@@ -111,7 +157,7 @@ async fn the_docs_pages_render_in_a_real_browser_from_this_server_alone() {
 
     browser.goto(&app.url("/docs/")).await;
     let swagger = browser
-        .wait_for("document.querySelectorAll('.opblock').length >= 9", WAIT)
+        .wait_for("document.querySelectorAll('.opblock').length >= 17", WAIT)
         .await;
     assert!(swagger, "Swagger UI did not list the operations");
     assert!(
@@ -122,7 +168,7 @@ async fn the_docs_pages_render_in_a_real_browser_from_this_server_alone() {
     browser.goto(&app.url("/redoc")).await;
     let redoc = browser
         .wait_for(
-            "document.querySelectorAll('[data-section-id*=\"/operation/\"]').length >= 9",
+            "document.querySelectorAll('[data-section-id*=\"/operation/\"]').length >= 17",
             WAIT,
         )
         .await;

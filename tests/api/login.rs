@@ -15,11 +15,13 @@ all_backends! {
         let cookie = response.headers()[SET_COOKIE].to_str().unwrap().to_owned();
         let body: Value = response.json().await.unwrap();
         assert_eq!(body["token_type"], "bearer");
+        assert_eq!(body["expires_in"], 86400);
         assert_eq!(body["user"]["email"], "ann@example.com");
         assert!(body["user"].get("password_hash").is_none());
         let token = body["access_token"].as_str().unwrap();
         assert!(cookie.starts_with(&format!("access_token={token};")), "{cookie}");
-        for attribute in ["HttpOnly", "SameSite=Lax", "Path=/", "Max-Age=3600"] {
+        // The cookie lives as long as the session at most: its absolute lifetime (a day).
+        for attribute in ["HttpOnly", "SameSite=Lax", "Path=/", "Max-Age=86400"] {
             assert!(cookie.split("; ").any(|a| a == attribute), "{attribute} missing in {cookie}");
         }
         assert!(!cookie.contains("Secure"));

@@ -6,16 +6,21 @@
 
 mod helpers;
 
+mod account;
+mod account_instances;
 mod addresses;
 mod binary;
 mod browser;
 mod bruteforce;
+mod change_email;
 mod connections;
+mod delete_account;
 mod docs;
 mod e2e_browser;
 mod email;
 mod enumeration;
 mod errors;
+mod idle;
 mod instances;
 mod login;
 mod memory;
@@ -25,6 +30,7 @@ mod ratelimit;
 mod register;
 mod reset;
 mod revocation;
+mod session_list;
 mod sessions;
 mod shedding;
 mod smtp_server;

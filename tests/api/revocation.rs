@@ -55,7 +55,7 @@ all_backends! {
     }
 
     async fn a_cached_session_expires_on_time(backend: Backend) {
-        let app = backend.spawn_with(|c| c.auth.session_ttl = Duration::from_secs(120)).await;
+        let app = backend.spawn_with(|c| c.auth.session_lifetime = Duration::from_secs(120)).await;
         let (token, _) = two_cached_sessions(&app, "ann@example.com").await;
         app.clock.advance(Duration::from_secs(120));
         assert_eq!(app.me_with_bearer(&token).await.status(), StatusCode::UNAUTHORIZED);

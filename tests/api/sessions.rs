@@ -94,7 +94,7 @@ all_backends! {
     }
 
     async fn a_session_ends_when_its_token_expires(backend: Backend) {
-        let app = backend.spawn_with(|c| c.auth.session_ttl = Duration::from_secs(120)).await;
+        let app = backend.spawn_with(|c| c.auth.session_lifetime = Duration::from_secs(120)).await;
         let token = app.logged_in_user("ann@example.com").await;
         app.clock.advance(Duration::from_secs(119));
         assert_eq!(app.me_with_bearer(&token).await.status(), StatusCode::OK);

@@ -2,8 +2,9 @@
 //! axum handler that is the ceiling), one after the other on this machine, and prints the
 //! report BENCHMARKS.md quotes: the ceiling, the 404 path, `/health`, `/me` at `warn` and at
 //! `info`, login against the bcrypt limit, `/me` p99 under a login flood, resident memory after
-//! a million requests, start-up time, and `/me` per database backend; with `--before`, the same
-//! scenarios on an older build, alternating with this one.
+//! a million requests, start-up time, `/me` per database backend, and `/me` with a short idle
+//! timeout with the session writes it causes; with `--before`, the same scenarios on an older
+//! build, alternating with this one.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -23,8 +24,8 @@ pub struct Plan {
     pub duration: Duration,
     pub rss_requests: u64,
     pub bcrypt_cost: u32,
-    /// Parts of the run to do (`ceiling`, `paths`, `backends`, `login`, `memory`, `startup`);
-    /// all when empty.
+    /// Parts of the run to do (`ceiling`, `paths`, `idle`, `backends`, `login`, `memory`,
+    /// `startup`); all when empty.
     pub only: Vec<String>,
 }
 
@@ -128,14 +129,16 @@ fn free_port() -> Result<u16, String> {
     Ok(probe.local_addr().map_err(|e| e.to_string())?.port())
 }
 
-/// authd with the raised limits, at `log_level`, on `database_url` (a fresh SQLite file when
-/// `None`; a fresh database on that server otherwise).
+/// authd with the raised limits and `extra` variables, at `log_level`, on `database_url` (a
+/// fresh SQLite file when `None`; a fresh database on that server otherwise).
 async fn authd(
     bin: &Path,
     log_level: &str,
     database_url: Option<&str>,
+    extra: &[(&'static str, &str)],
 ) -> Result<(Server, Duration), String> {
     let mut env: Vec<(&str, String)> = RAISED.iter().map(|(k, v)| (*k, (*v).to_owned())).collect();
+    env.extend(extra.iter().map(|(k, v)| (*k, (*v).to_owned())));
     env.push(("RUST_LOG", format!("{log_level},authd::mail=info")));
     if let Some(url) = database_url {
         env.push(("DATABASE_URL", url.to_owned()));
@@ -213,7 +216,7 @@ pub async fn run(plan: Plan) -> Result<(), String> {
     let builds = [("", Some(&plan.server)), ("before: ", plan.before.as_ref())];
     for (label, bin) in builds.into_iter().filter(|_| plan.wants("paths")) {
         let Some(bin) = bin else { continue };
-        let (server, _) = authd(bin, "warn", None).await?;
+        let (server, _) = authd(bin, "warn", None, &[]).await?;
         let token = session(&server).await?;
         let host = server.host.clone();
         let s404 = hammer(&host, 64, d, get_step(host.clone(), "/nope", None))
@@ -242,7 +245,7 @@ pub async fn run(plan: Plan) -> Result<(), String> {
             top,
         );
         drop(server);
-        let (server, _) = authd(bin, "info", None).await?;
+        let (server, _) = authd(bin, "info", None, &[]).await?;
         let token = session(&server).await?;
         let host = server.host.clone();
         let me = hammer(
@@ -260,9 +263,13 @@ pub async fn run(plan: Plan) -> Result<(), String> {
         );
     }
 
+    if plan.wants("idle") {
+        idle_writes(&plan, top, d).await?;
+    }
+
     for url in plan.database_urls.iter().filter(|_| plan.wants("backends")) {
         let fresh = fresh_database(url);
-        let (server, _) = authd(&plan.server, "warn", Some(&fresh)).await?;
+        let (server, _) = authd(&plan.server, "warn", Some(&fresh), &[]).await?;
         let token = session(&server).await?;
         let host = server.host.clone();
         let me = hammer(
@@ -292,10 +299,60 @@ pub async fn run(plan: Plan) -> Result<(), String> {
     Ok(())
 }
 
+/// `/me` with a 10 s idle timeout, so that the session's use is due to be written every 2.5 s:
+/// its throughput with those writes, and how many writes there were, counted by a trigger the
+/// load generator adds to the server's SQLite file (it is not part of the product's schema).
+async fn idle_writes(plan: &Plan, top: Option<f64>, d: Until) -> Result<(), String> {
+    const IDLE_SECONDS: u64 = 10;
+    let idle = IDLE_SECONDS.to_string();
+    let extra = [("SESSION_IDLE_TIMEOUT_SECONDS", idle.as_str())];
+    let (server, _) = authd(&plan.server, "warn", None, &extra).await?;
+    let token = session(&server).await?;
+    let url = format!("sqlite://{}", server.dir.join("auth.db").display());
+    let db = sqlx::SqlitePool::connect(&url)
+        .await
+        .map_err(|e| e.to_string())?;
+    for sql in [
+        "CREATE TABLE bench_touches (at TEXT NOT NULL)",
+        "CREATE TRIGGER bench_touch AFTER UPDATE OF last_used_at ON sessions \
+         BEGIN INSERT INTO bench_touches VALUES (NEW.last_used_at); END",
+    ] {
+        sqlx::query(sql)
+            .execute(&db)
+            .await
+            .map_err(|e| e.to_string())?;
+    }
+    let host = server.host.clone();
+    let mut run = hammer(
+        &host,
+        64,
+        d,
+        get_step(host.clone(), "/api/auth/me", Some(token)),
+    )
+    .await;
+    let me = run.summary();
+    let (writes,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM bench_touches")
+        .fetch_one(&db)
+        .await
+        .map_err(|e| e.to_string())?;
+    let interval = IDLE_SECONDS as f64 / 4.0;
+    let bound = (run.elapsed.as_secs_f64() / interval).floor() + 1.0;
+    row(
+        &format!(
+            "authd GET /api/auth/me (cookie), warn, {IDLE_SECONDS} s idle timeout: {writes} session writes in {:.0} s (bound {bound:.0}: one per {interval} s)",
+            run.elapsed.as_secs_f64()
+        ),
+        &me,
+        top,
+    );
+    db.close().await;
+    Ok(())
+}
+
 /// Login against the bcrypt limit, `/me` under a login flood, and resident memory after
 /// `plan.rss_requests` requests.
 async fn login_and_memory(plan: &Plan, cores: usize, d: Until) -> Result<(), String> {
-    let (server, _) = authd(&plan.server, "warn", None).await?;
+    let (server, _) = authd(&plan.server, "warn", None, &[]).await?;
     let token = session(&server).await?;
     let host = server.host.clone();
     if plan.wants("login") {
@@ -380,7 +437,7 @@ async fn login(
 async fn startup(plan: &Plan) -> Result<(), String> {
     let mut starts = Vec::new();
     for _ in 0..5 {
-        let (_server, ready) = authd(&plan.server, "warn", None).await?;
+        let (_server, ready) = authd(&plan.server, "warn", None, &[]).await?;
         starts.push(ready);
     }
     starts.sort_unstable();

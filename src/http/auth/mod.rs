@@ -1,6 +1,8 @@
 //! The `/api/auth` handlers: parse the body, call the domain, shape the answer. Each handler
 //! carries its OpenAPI description, so the published schema is the code's own.
 
+mod account;
+mod devices;
 mod reset;
 mod schema;
 mod session;
@@ -15,7 +17,7 @@ use crate::domain::Code;
 use crate::domain::{Invalid, Password};
 use schema::MessageBody;
 
-/// The endpoints that take credentials or send email: they get the tight rate limit.
+/// The endpoints that take credentials, codes or send email: they get the tight rate limit.
 pub fn credential_routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(signup::register))
@@ -24,13 +26,21 @@ pub fn credential_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(session::login))
         .routes(routes!(reset::forgot_password))
         .routes(routes!(reset::reset_password))
+        .routes(routes!(account::change_password))
+        .routes(routes!(account::change_email))
+        .routes(routes!(account::confirm_email_change))
+        .routes(routes!(account::delete_account))
 }
 
-/// The session endpoints.
+/// The session endpoints, the session list included.
 pub fn session_routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(session::logout))
         .routes(routes!(session::me))
+        .routes(routes!(devices::list_sessions))
+        .routes(routes!(devices::end_session))
+        .routes(routes!(devices::logout_others))
+        .routes(routes!(devices::logout_all))
 }
 
 fn new_password(raw: &str) -> Result<Password, Invalid> {

@@ -89,19 +89,102 @@ pub struct LoginRequest {
 impl FromJson for LoginRequest {
     fn from_json(f: &mut Fields<'_>) -> Option<Self> {
         let email = f.parse("email", UserEmail::parse);
-        let password = f.parse("password", |raw| {
-            if raw.is_empty() {
-                Err(Invalid::new(
-                    "string_too_short",
-                    "Password must not be empty",
-                ))
-            } else {
-                Ok(Password::attempt(raw.to_owned()))
-            }
-        });
+        let password = f.parse("password", password_attempt);
         Some(Self {
             email: email?,
             password: password?,
+        })
+    }
+}
+
+/// A password to check against the stored one: any non-empty string.
+fn password_attempt(raw: &str) -> Result<Password, Invalid> {
+    if raw.is_empty() {
+        Err(Invalid::new(
+            "string_too_short",
+            "Password must not be empty",
+        ))
+    } else {
+        Ok(Password::attempt(raw.to_owned()))
+    }
+}
+
+/// The current password and the new one.
+#[derive(ToSchema)]
+#[schema(example = json!({"current_password": "correct horse battery", "new_password": "velvet orchard tempest"}))]
+pub struct ChangePasswordRequest {
+    /// Checked first, under the login lockouts.
+    #[schema(value_type = String, format = Password, min_length = 1)]
+    pub current_password: Password,
+    /// Same rules as at registration, and not the current one; checked only once the current
+    /// password was right.
+    #[schema(value_type = String, format = Password, min_length = 8, max_length = 72)]
+    pub new_password: Password,
+}
+
+impl FromJson for ChangePasswordRequest {
+    fn from_json(f: &mut Fields<'_>) -> Option<Self> {
+        let current_password = f.parse("current_password", password_attempt);
+        let new_password = f.parse("new_password", |raw| Ok(Password::attempt(raw.to_owned())));
+        Some(Self {
+            current_password: current_password?,
+            new_password: new_password?,
+        })
+    }
+}
+
+/// The address to move the account to, and the password.
+#[derive(ToSchema)]
+#[schema(example = json!({"new_email": "ann.lee@example.org", "password": "correct horse battery"}))]
+pub struct ChangeEmailRequest {
+    /// Normalised like every address (trimmed, lower-cased, the domain mapped by UTS-46).
+    #[schema(value_type = String, format = Email, max_length = 254)]
+    pub new_email: UserEmail,
+    /// Checked first, under the login lockouts.
+    #[schema(value_type = String, format = Password, min_length = 1)]
+    pub password: Password,
+}
+
+impl FromJson for ChangeEmailRequest {
+    fn from_json(f: &mut Fields<'_>) -> Option<Self> {
+        let new_email = f.parse("new_email", UserEmail::parse);
+        let password = f.parse("password", password_attempt);
+        Some(Self {
+            new_email: new_email?,
+            password: password?,
+        })
+    }
+}
+
+/// The 6-digit code mailed to the new address.
+#[derive(ToSchema)]
+#[schema(example = json!({"otp": "123456"}))]
+pub struct OtpRequest {
+    #[schema(value_type = String, pattern = "^[0-9]{6}$")]
+    pub otp: Code,
+}
+
+impl FromJson for OtpRequest {
+    fn from_json(f: &mut Fields<'_>) -> Option<Self> {
+        Some(Self {
+            otp: f.parse("otp", code)?,
+        })
+    }
+}
+
+/// The account's password, to confirm.
+#[derive(ToSchema)]
+#[schema(example = json!({"password": "correct horse battery"}))]
+pub struct PasswordRequest {
+    /// Checked first, under the login lockouts.
+    #[schema(value_type = String, format = Password, min_length = 1)]
+    pub password: Password,
+}
+
+impl FromJson for PasswordRequest {
+    fn from_json(f: &mut Fields<'_>) -> Option<Self> {
+        Some(Self {
+            password: f.parse("password", password_attempt)?,
         })
     }
 }
@@ -168,4 +251,19 @@ pub struct LoginBody {
     pub token_type: String,
     /// Seconds until the session ends.
     pub expires_in: u64,
+}
+
+/// Sessions were ended.
+#[derive(Serialize, ToSchema)]
+pub struct SessionsEndedBody {
+    pub message: String,
+    /// How many sessions ended.
+    pub ended: u64,
+}
+
+/// The account now uses the new address.
+#[derive(Serialize, ToSchema)]
+pub struct EmailChangedBody {
+    pub message: String,
+    pub user: User,
 }

@@ -1,21 +1,20 @@
 //! Login, logout and the current user.
 
+use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
-use axum::{Extension, Json};
 
 use super::message;
 use super::schema::{LoginBody, LoginRequest, MessageBody};
-use crate::auth::LoginOutcome;
+use crate::auth::{LoginOutcome, SignedIn};
 use crate::domain::User;
 use crate::http::AppState;
 use crate::http::body::JsonBody;
-use crate::http::client_ip::ClientIp;
 use crate::http::docs::responses::{
     BodyErrors, CrossSite, NotVerified, TooMany, Unauthorized, Unavailable,
 };
 use crate::http::error::ApiError;
-use crate::http::extract::{CurrentUser, PresentedSessions};
+use crate::http::extract::{Caller, CurrentUser, PresentedSessions};
 
 /// Log in: checks the password and opens a session.
 ///
@@ -38,10 +37,10 @@ use crate::http::extract::{CurrentUser, PresentedSessions};
 )]
 pub async fn login(
     State(state): State<AppState>,
-    Extension(ClientIp(client)): Extension<ClientIp>,
+    Caller(client): Caller,
     JsonBody(req): JsonBody<LoginRequest>,
 ) -> Result<(HeaderMap, Json<LoginBody>), ApiError> {
-    let login = match state.auth.login(&req.email, &req.password, client).await? {
+    let login = match state.auth.login(&req.email, &req.password, &client).await? {
         LoginOutcome::SignedIn(signed_in) => signed_in,
         LoginOutcome::Unverified => {
             return Err(ApiError::Status(
@@ -50,20 +49,39 @@ pub async fn login(
             ));
         }
     };
+    signed_in(&state, login, "Login successful")
+}
+
+/// The answer that hands a new session over: the cookie, and the token in the body.
+pub(super) fn signed_in(
+    state: &AppState,
+    signed_in: SignedIn,
+    message: &str,
+) -> Result<(HeaderMap, Json<LoginBody>), ApiError> {
     let mut headers = HeaderMap::new();
     let cookie = state
         .cookie
-        .set(&login.token, login.expires_in)
+        .set(&signed_in.token, signed_in.expires_in)
         .ok_or(ApiError::Internal)?;
     headers.insert(header::SET_COOKIE, cookie);
     let body = LoginBody {
-        message: "Login successful".into(),
-        user: login.user,
-        access_token: login.token,
+        message: message.into(),
+        user: signed_in.user,
+        access_token: signed_in.token,
         token_type: "bearer".into(),
-        expires_in: login.expires_in.as_secs(),
+        expires_in: signed_in.expires_in.as_secs(),
     };
     Ok((headers, Json(body)))
+}
+
+/// The `Set-Cookie` header that makes the browser drop the session cookie.
+pub(super) fn cleared_cookie(state: &AppState) -> Result<HeaderMap, ApiError> {
+    let mut headers = HeaderMap::new();
+    headers.insert(
+        header::SET_COOKIE,
+        state.cookie.clear().ok_or(ApiError::Internal)?,
+    );
+    Ok(headers)
 }
 
 /// Log out: ends the session and clears the cookie.
@@ -90,18 +108,14 @@ pub async fn logout(
     for session_id in &sessions {
         state.auth.logout(session_id).await?;
     }
-    let mut headers = HeaderMap::new();
-    headers.insert(
-        header::SET_COOKIE,
-        state.cookie.clear().ok_or(ApiError::Internal)?,
-    );
-    Ok((headers, message("Logged out successfully")))
+    Ok((cleared_cookie(&state)?, message("Logged out successfully")))
 }
 
 /// Me: the signed-in user.
 ///
 /// Takes the session cookie or an `Authorization: Bearer` token. Answers 401 once the session
-/// has ended (logout, password reset, expiry), even for a token that is still well-formed.
+/// has ended (logout, password reset or change, expiry, idle timeout, and the account settings'
+/// ways of ending sessions), even for a token that is still well-formed.
 #[utoipa::path(
     get,
     path = "/me",
@@ -114,6 +128,6 @@ pub async fn logout(
         (status = 503, response = Unavailable),
     )
 )]
-pub async fn me(current: CurrentUser) -> Json<User> {
-    Json(current.user)
+pub async fn me(CurrentUser(session): CurrentUser) -> Json<User> {
+    Json(session.user)
 }

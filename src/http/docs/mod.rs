@@ -21,14 +21,15 @@ use super::error::{ErrorBody, FieldError, ValidationErrorBody};
     info(
         title = "authd",
         description = "Sign-up with an emailed 6-digit code, email verification, login with an \
-            HttpOnly session cookie or a Bearer token, logout, the current user and password reset \
-            by code. Errors are `{\"detail\": \"message\"}`; invalid bodies are FastAPI's 422 list, one \
+            HttpOnly session cookie or a Bearer token, logout, the current user, password reset \
+            by code, and account settings (password, address, sessions, deletion). Errors are `{\"detail\": \"message\"}`; invalid bodies are FastAPI's 422 list, one \
             entry per field. See AUTH_FLOW.md for each flow step by step."
     ),
     tags(
         (name = "registration", description = "Create an account and prove the address: register, then verify-email with the emailed code."),
         (name = "session", description = "Log in (sets the session cookie), ask who is signed in, log out."),
         (name = "password reset", description = "Forgot password emails a code; reset-password sets a new password with it and ends every session."),
+        (name = "account", description = "The account settings page: change the password or the address, see and end sessions, delete the account. Every operation that changes the account asks for the password first."),
         (name = "operations", description = "Health for load balancers and uptime checks."),
     ),
     components(schemas(ErrorBody, ValidationErrorBody, FieldError), responses(
@@ -38,6 +39,9 @@ use super::error::{ErrorBody, FieldError, ValidationErrorBody};
         responses::NotVerified,
         responses::TooMany,
         responses::Unavailable,
+        responses::WrongPassword,
+        responses::SessionNotFound,
+        responses::EmailTaken,
     )),
     modifiers(&SecuritySchemes)
 )]

@@ -12,6 +12,30 @@ use crate::http::error::{ErrorBody, ValidationErrorBody};
 )]
 pub struct InvalidCode(pub ErrorBody);
 
+/// The signed-in user's password, asked for again, is wrong; it counts as a failed login.
+#[derive(ToResponse)]
+#[response(
+    description = "Wrong password; it counts as a failed login towards the lockouts",
+    example = json!({"detail": "The password is incorrect."})
+)]
+pub struct WrongPassword(pub ErrorBody);
+
+/// The session handle names none of the caller's live sessions.
+#[derive(ToResponse)]
+#[response(
+    description = "No live session of the caller has this id (another user's looks the same)",
+    example = json!({"detail": "No such session: it has ended, or is not one of yours."})
+)]
+pub struct SessionNotFound(pub ErrorBody);
+
+/// The new address got an account of its own after the change was asked for.
+#[derive(ToResponse)]
+#[response(
+    description = "The new address got an account meanwhile; nothing was changed",
+    example = json!({"detail": "This address got an account of its own meanwhile. Ask for the change with another address."})
+)]
+pub struct EmailTaken(pub ErrorBody);
+
 /// No valid session, or wrong credentials. The same answer for an unknown address.
 #[derive(ToResponse)]
 #[response(

@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use dashmap::DashMap;
 
 use super::{Attempt, CodeCheck, CodeStore, NewCode};
-use crate::domain::{Code, Purpose, UserEmail};
+use crate::domain::{Code, CodeKey};
 use crate::limits::{CodeVerdict, judge_code};
 use crate::store::{DEFAULT_MAX_ENTRIES, StoreError};
 
@@ -28,7 +28,7 @@ struct Stored {
 /// owners can ask for a new code). Evicting a code never resets a budget: wrong tries are also
 /// counted per client and address in the counter store.
 pub struct MemoryCodeStore {
-    codes: DashMap<(Purpose, UserEmail), Stored>,
+    codes: DashMap<CodeKey, Stored>,
     max_entries: usize,
     issued: AtomicU64,
 }
@@ -75,14 +75,8 @@ impl MemoryCodeStore {
 
 #[async_trait]
 impl CodeStore for MemoryCodeStore {
-    async fn put(
-        &self,
-        purpose: Purpose,
-        email: &UserEmail,
-        new: NewCode,
-    ) -> Result<(), StoreError> {
-        let key = (purpose, email.clone());
-        if self.codes.len() >= self.max_entries && !self.codes.contains_key(&key) {
+    async fn put(&self, key: &CodeKey, new: NewCode) -> Result<(), StoreError> {
+        if self.codes.len() >= self.max_entries && !self.codes.contains_key(key) {
             self.make_room(new.issued_at);
         }
         let stored = Stored {
@@ -92,20 +86,19 @@ impl CodeStore for MemoryCodeStore {
             failed: 0,
             failed_by: Vec::new(),
         };
-        self.codes.insert(key, stored);
+        self.codes.insert(key.clone(), stored);
         Ok(())
     }
 
     async fn check(
         &self,
-        purpose: Purpose,
-        email: &UserEmail,
+        key: &CodeKey,
         attempt: Attempt<'_>,
         now: DateTime<Utc>,
     ) -> Result<CodeCheck, StoreError> {
         use dashmap::Entry;
         // The entry holds the shard's write lock, so check-and-burn is atomic.
-        let Entry::Occupied(mut entry) = self.codes.entry((purpose, email.clone())) else {
+        let Entry::Occupied(mut entry) = self.codes.entry(key.clone()) else {
             return Ok(CodeCheck::Missing);
         };
         let stored = entry.get_mut();
@@ -141,6 +134,11 @@ impl CodeStore for MemoryCodeStore {
         Ok(verdict.into())
     }
 
+    async fn remove(&self, key: &CodeKey) -> Result<(), StoreError> {
+        self.codes.remove(key);
+        Ok(())
+    }
+
     async fn sweep(&self, now: DateTime<Utc>) -> Result<(), StoreError> {
         self.codes.retain(|_, stored| stored.expires_at > now);
         Ok(())
@@ -150,11 +148,20 @@ impl CodeStore for MemoryCodeStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::{UserEmail, UserId};
     use crate::limits::CodeAttemptLimits;
     use chrono::TimeDelta;
 
     fn email() -> UserEmail {
         UserEmail::parse("a@example.com").unwrap()
+    }
+
+    fn verify(email: &UserEmail) -> CodeKey {
+        CodeKey::VerifyEmail(email.clone())
+    }
+
+    fn reset() -> CodeKey {
+        CodeKey::ResetPassword(email())
     }
 
     fn new_code(code: &Code, now: DateTime<Utc>, minutes: i64) -> NewCode {
@@ -188,11 +195,11 @@ mod tests {
         let now = now();
         let code = Code::generate();
         store
-            .put(Purpose::VerifyEmail, &email(), new_code(&code, now, 5))
+            .put(&verify(&email()), new_code(&code, now, 5))
             .await
             .unwrap();
-        let ann = email();
-        let check = |c| store.check(Purpose::VerifyEmail, &ann, try_code(c, [1, 1, 1, 1]), now);
+        let ann = verify(&email());
+        let check = |c| store.check(&ann, try_code(c, [1, 1, 1, 1]), now);
         assert_eq!(check(&code).await.unwrap(), CodeCheck::Accepted);
         assert_eq!(check(&code).await.unwrap(), CodeCheck::Missing);
     }
@@ -203,16 +210,11 @@ mod tests {
         let now = now();
         let code = Code::generate();
         store
-            .put(Purpose::VerifyEmail, &email(), new_code(&code, now, 5))
+            .put(&verify(&email()), new_code(&code, now, 5))
             .await
             .unwrap();
         let reset = store
-            .check(
-                Purpose::ResetPassword,
-                &email(),
-                try_code(&code, [1, 1, 1, 1]),
-                now,
-            )
+            .check(&reset(), try_code(&code, [1, 1, 1, 1]), now)
             .await
             .unwrap();
         assert_eq!(reset, CodeCheck::Missing);
@@ -224,12 +226,9 @@ mod tests {
         let now = now();
         let code = Code::parse("123456").unwrap();
         let wrong = Code::parse("654321").unwrap();
-        store
-            .put(Purpose::ResetPassword, &email(), new_code(&code, now, 5))
-            .await
-            .unwrap();
-        let ann = email();
-        let check = |c, ip| store.check(Purpose::ResetPassword, &ann, try_code(c, ip), now);
+        store.put(&reset(), new_code(&code, now, 5)).await.unwrap();
+        let ann = reset();
+        let check = |c, ip| store.check(&ann, try_code(c, ip), now);
         assert_eq!(
             check(&wrong, [6, 6, 6, 6]).await.unwrap(),
             CodeCheck::Rejected { remaining: 2 }
@@ -260,12 +259,9 @@ mod tests {
         let now = now();
         let code = Code::parse("123456").unwrap();
         let wrong = Code::parse("654321").unwrap();
-        store
-            .put(Purpose::ResetPassword, &email(), new_code(&code, now, 5))
-            .await
-            .unwrap();
-        let ann = email();
-        let check = |c, ip| store.check(Purpose::ResetPassword, &ann, try_code(c, ip), now);
+        store.put(&reset(), new_code(&code, now, 5)).await.unwrap();
+        let ann = reset();
+        let check = |c, ip| store.check(&ann, try_code(c, ip), now);
         for n in 0..6 {
             assert_ne!(
                 check(&wrong, [10, 0, 0, n]).await.unwrap(),
@@ -289,17 +285,13 @@ mod tests {
         let first = Code::generate();
         let first_email = UserEmail::parse("first@example.com").unwrap();
         store
-            .put(Purpose::VerifyEmail, &first_email, new_code(&first, now, 5))
+            .put(&verify(&first_email), new_code(&first, now, 5))
             .await
             .unwrap();
         for n in 0..100 {
             let e = UserEmail::parse(&format!("u{n}@example.com")).unwrap();
             store
-                .put(
-                    Purpose::VerifyEmail,
-                    &e,
-                    new_code(&Code::generate(), now, 5),
-                )
+                .put(&verify(&e), new_code(&Code::generate(), now, 5))
                 .await
                 .unwrap();
             assert!(store.len() <= 16, "{} codes held", store.len());
@@ -307,20 +299,14 @@ mod tests {
         let newest = Code::generate();
         let newest_email = UserEmail::parse("newest@example.com").unwrap();
         store
-            .put(
-                Purpose::VerifyEmail,
-                &newest_email,
-                new_code(&newest, now, 5),
-            )
+            .put(&verify(&newest_email), new_code(&newest, now, 5))
             .await
             .unwrap();
-        let check = |e, c| store.check(Purpose::VerifyEmail, e, try_code(c, [1, 1, 1, 1]), now);
+        let (first_key, newest_key) = (verify(&first_email), verify(&newest_email));
+        let check = |k, c| store.check(k, try_code(c, [1, 1, 1, 1]), now);
+        assert_eq!(check(&first_key, &first).await.unwrap(), CodeCheck::Missing);
         assert_eq!(
-            check(&first_email, &first).await.unwrap(),
-            CodeCheck::Missing
-        );
-        assert_eq!(
-            check(&newest_email, &newest).await.unwrap(),
+            check(&newest_key, &newest).await.unwrap(),
             CodeCheck::Accepted
         );
     }
@@ -330,16 +316,48 @@ mod tests {
         let store = MemoryCodeStore::default();
         let now = now();
         store
-            .put(
-                Purpose::VerifyEmail,
-                &email(),
-                new_code(&Code::generate(), now, 5),
-            )
+            .put(&verify(&email()), new_code(&Code::generate(), now, 5))
             .await
             .unwrap();
         store.sweep(now + TimeDelta::minutes(4)).await.unwrap();
         assert_eq!(store.len(), 1);
         store.sweep(now + TimeDelta::minutes(5)).await.unwrap();
+        assert!(store.is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_change_of_address_code_works_only_for_its_user_and_address() {
+        let store = MemoryCodeStore::default();
+        let now = now();
+        let code = Code::generate();
+        let bob = UserEmail::parse("bob@example.com").unwrap();
+        let eve = UserEmail::parse("eve@example.com").unwrap();
+        let key = |user, to: &UserEmail| CodeKey::ChangeEmail {
+            user: UserId::new(user),
+            to: to.clone(),
+        };
+        store
+            .put(&key(1, &bob), new_code(&code, now, 5))
+            .await
+            .unwrap();
+        let (other_user, other_address, right) = (key(2, &bob), key(1, &eve), key(1, &bob));
+        let check = |k| store.check(k, try_code(&code, [1, 1, 1, 1]), now);
+        assert_eq!(check(&other_user).await.unwrap(), CodeCheck::Missing);
+        assert_eq!(check(&other_address).await.unwrap(), CodeCheck::Missing);
+        assert_eq!(check(&right).await.unwrap(), CodeCheck::Accepted);
+    }
+
+    #[tokio::test]
+    async fn a_removed_code_no_longer_works() {
+        let store = MemoryCodeStore::default();
+        let now = now();
+        let code = Code::generate();
+        store.put(&reset(), new_code(&code, now, 5)).await.unwrap();
+        store.remove(&reset()).await.unwrap();
+        let check = store
+            .check(&reset(), try_code(&code, [1, 1, 1, 1]), now)
+            .await;
+        assert_eq!(check.unwrap(), CodeCheck::Missing);
         assert!(store.is_empty());
     }
 }

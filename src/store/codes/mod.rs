@@ -10,7 +10,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use super::StoreError;
-use crate::domain::{Code, Purpose, UserEmail};
+use crate::domain::{Code, CodeKey};
 use crate::limits::{CodeAttemptLimits, CodeVerdict};
 
 pub use memory::MemoryCodeStore;
@@ -34,7 +34,7 @@ pub enum CodeCheck {
     Exhausted,
     /// Wrong code, and enough wrong tries from everyone: the stored code is burned.
     Burned,
-    /// No live code for this purpose and address (never issued, used, replaced or expired).
+    /// No live code for this key (never issued, used, replaced, removed or expired).
     Missing,
 }
 
@@ -53,23 +53,21 @@ impl From<CodeVerdict> for CodeCheck {
 /// two concurrent checks of one code can never both be accepted.
 #[async_trait]
 pub trait CodeStore: Send + Sync + 'static {
-    /// Stores a code, replacing any earlier code for the same purpose and address.
-    async fn put(
-        &self,
-        purpose: Purpose,
-        email: &UserEmail,
-        code: NewCode,
-    ) -> Result<(), StoreError>;
+    /// Stores a code, replacing any earlier code for the same key.
+    async fn put(&self, key: &CodeKey, code: NewCode) -> Result<(), StoreError>;
 
     /// Checks `code` as tried by `client`, counting a wrong try against the client and against
     /// the code ([`judge_code`] decides).
     async fn check(
         &self,
-        purpose: Purpose,
-        email: &UserEmail,
+        key: &CodeKey,
         attempt: Attempt<'_>,
         now: DateTime<Utc>,
     ) -> Result<CodeCheck, StoreError>;
+
+    /// Drops the code of `key`, if there is one: it must stop working (its account was
+    /// deleted, its password changed).
+    async fn remove(&self, key: &CodeKey) -> Result<(), StoreError>;
 
     /// Drops what has expired so memory stays bounded (stores with native expiry do nothing).
     async fn sweep(&self, now: DateTime<Utc>) -> Result<(), StoreError>;

@@ -4,7 +4,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use super::{Attempt, CodeCheck, CodeStore, NewCode};
-use crate::domain::{Purpose, UserEmail};
+use crate::domain::CodeKey;
 use crate::store::StoreError;
 use crate::store::redis::{RedisStore, millis, store_error};
 
@@ -31,14 +31,9 @@ return {'rejected', tostring(per_client - mine)}
 
 #[async_trait]
 impl CodeStore for RedisStore {
-    async fn put(
-        &self,
-        purpose: Purpose,
-        email: &UserEmail,
-        new: NewCode,
-    ) -> Result<(), StoreError> {
-        let key = self.code_key(purpose, email);
-        let digest = self.digest(purpose, email, &new.code)?;
+    async fn put(&self, code_key: &CodeKey, new: NewCode) -> Result<(), StoreError> {
+        let key = self.code_key(code_key);
+        let digest = self.digest(code_key, &new.code)?;
         let mut conn = self.connection.clone();
         redis::pipe()
             .atomic()
@@ -59,16 +54,15 @@ impl CodeStore for RedisStore {
 
     async fn check(
         &self,
-        purpose: Purpose,
-        email: &UserEmail,
+        key: &CodeKey,
         attempt: Attempt<'_>,
         now: DateTime<Utc>,
     ) -> Result<CodeCheck, StoreError> {
         let mut conn = self.connection.clone();
         let answer: Vec<String> = self
             .check_code
-            .key(self.code_key(purpose, email))
-            .arg(self.digest(purpose, email, attempt.code)?)
+            .key(self.code_key(key))
+            .arg(self.digest(key, attempt.code)?)
             .arg(millis(now))
             .arg(attempt.limits.per_client)
             .arg(attempt.limits.total)
@@ -85,6 +79,15 @@ impl CodeStore for RedisStore {
             Some("burned") => CodeCheck::Burned,
             _ => CodeCheck::Missing,
         })
+    }
+
+    async fn remove(&self, key: &CodeKey) -> Result<(), StoreError> {
+        let mut conn = self.connection.clone();
+        redis::cmd("DEL")
+            .arg(self.code_key(key))
+            .query_async::<()>(&mut conn)
+            .await
+            .map_err(store_error)
     }
 
     async fn sweep(&self, _now: DateTime<Utc>) -> Result<(), StoreError> {

@@ -80,7 +80,9 @@ impl RedisStore {
                     }
                 }
                 _ = pings.tick() => {
-                    let pong = tokio::time::timeout(PING_TIMEOUT, sink_side.ping::<String>()).await;
+                    // On a subscribed connection Redis answers a PING with `["pong", ""]`, not
+                    // `PONG`: any answer will do.
+                    let pong = tokio::time::timeout(PING_TIMEOUT, sink_side.ping::<redis::Value>()).await;
                     if !matches!(pong, Ok(Ok(_))) {
                         return Err(StoreError("Redis stopped answering pings".into()));
                     }

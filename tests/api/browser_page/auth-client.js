@@ -58,6 +58,19 @@ export function createAuthClient(apiBase) {
     forgotPassword: (email) => call('/forgot-password', { body: { email } }),
     resetPassword: (email, otp, newPassword) =>
       call('/reset-password', { body: { email, otp, new_password: newPassword } }),
+    // Account settings (signed in). Those taking a password check it first: 400 when wrong.
+    changePassword: (currentPassword, newPassword) =>
+      call('/change-password', {
+        body: { current_password: currentPassword, new_password: newPassword },
+      }),
+    sessions: () => call('/sessions', { method: 'GET' }),
+    endSession: (id) => call(`/sessions/${encodeURIComponent(id)}`, { method: 'DELETE' }),
+    logoutOthers: () => call('/logout-others'),
+    logoutAll: () => call('/logout-all'),
+    changeEmail: (newEmail, password) =>
+      call('/change-email', { body: { new_email: newEmail, password } }),
+    confirmEmailChange: (otp) => call('/confirm-email-change', { body: { otp } }),
+    deleteAccount: (password) => call('/delete-account', { body: { password } }),
     /** The signed-in user, or null when there is no session. */
     async me() {
       try {

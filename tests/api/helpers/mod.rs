@@ -3,6 +3,7 @@
 //! helpers to talk to it over HTTP.
 
 mod clock;
+mod devices;
 mod scratch;
 mod test_app;
 
@@ -18,6 +19,9 @@ use secrecy::SecretString;
 use serde_json::Value;
 
 pub use clock::ManualClock;
+pub use devices::{
+    clears_the_cookie, long_session_cache, same_second, set_cookie, stable_headers, time, token_of,
+};
 use scratch::{RedisScratch, Scratch};
 pub use test_app::{TestApp, client};
 
