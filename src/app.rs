@@ -8,7 +8,7 @@ use std::time::Duration;
 use secrecy::{ExposeSecret, SecretString};
 use tokio::net::TcpListener;
 
-use crate::auth::{Auth, Parts};
+use crate::auth::{Auth, MFA_KEY_BYTES, MfaKey, Parts};
 use crate::clock::SystemClock;
 use crate::config::{AppEnv, Config, EmailTransport};
 use crate::db::{Db, DbError};
@@ -97,6 +97,10 @@ pub enum StartError {
     Redis(#[from] StoreError),
     #[error("JWT_SECRET must be set when REDIS_URL is")]
     RedisSecret,
+    #[error("could not keep the development MFA key in {path}: {problem}")]
+    MfaKeyFile { path: String, problem: String },
+    #[error("could not set up the breached-password check: {0}")]
+    BreachCheck(#[from] reqwest::Error),
     #[error("could not set up email: {0}")]
     Mail(#[from] MailError),
     #[error("invalid configuration: a rate limit has a zero burst or period")]
@@ -119,6 +123,9 @@ pub struct Application {
 
 impl Application {
     pub async fn build(config: Config, parts: Parts) -> Result<Self, StartError> {
+        // reqwest is built without a TLS provider of its own (it would bring a second crypto
+        // library): make ring, which sqlx and lettre already use, the process's default.
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let db = Db::connect(&config.db.url, config.db.max_connections).await?;
         crate::db::data::run_pending(&db, parts.clock.now()).await?;
         tracing::info!(backend = db.backend(), "database ready");
@@ -130,7 +137,8 @@ impl Application {
             );
             SecretString::from(hex::encode(rand::random::<[u8; 32]>()))
         });
-        let auth = Arc::new(Auth::new(db, parts, config.auth, &signing_key));
+        let mfa_key = mfa_key(&config)?;
+        let auth = Arc::new(Auth::new(db, parts, config.auth, &signing_key, &mfa_key)?);
         let state = AppState::new(auth.clone(), config.http.cookie_secure);
         let (app, limiters) = http::router(state, &config.http).ok_or(StartError::RateLimit)?;
 
@@ -198,4 +206,68 @@ async fn sweep_forever(auth: Arc<Auth>, limiters: RateLimiters) {
             tracing::warn!(error = %e, "sweep of expired codes and sessions failed");
         }
     }
+}
+
+/// The key that seals TOTP secrets: `MFA_ENCRYPTION_KEY`; else derived from `JWT_SECRET`; else
+/// (development with neither) a generated key kept in a file beside the SQLite database
+/// (`<file>.mfa-key`, mode 0600), so a restart locks nobody out; for a database with no file
+/// of its own (in memory, MySQL, PostgreSQL), a key for this run only, with a warning.
+fn mfa_key(config: &Config) -> Result<MfaKey, StartError> {
+    if let Some(key) = &config.auth.mfa_encryption_key {
+        return parse_key(key.expose_secret()).ok_or_else(|| StartError::MfaKeyFile {
+            path: "MFA_ENCRYPTION_KEY".into(),
+            problem: "not 64 hex characters".into(),
+        });
+    }
+    if let Some(secret) = &config.auth.jwt_secret {
+        return Ok(MfaKey::derived_from(secret.expose_secret().as_bytes()));
+    }
+    let Some(database) = sqlite_file(&config.db.url) else {
+        tracing::warn!(
+            "neither MFA_ENCRYPTION_KEY nor JWT_SECRET is set: TOTP secrets are sealed with a \
+             key for this run only, and two-factor logins stop working when the server restarts"
+        );
+        return Ok(MfaKey::new(rand::random()));
+    };
+    let path = format!("{database}.mfa-key");
+    let failed = |problem: String| StartError::MfaKeyFile {
+        path: path.clone(),
+        problem,
+    };
+    match std::fs::read_to_string(&path) {
+        Ok(stored) => parse_key(stored.trim())
+            .ok_or_else(|| failed("it does not hold 64 hex characters".into())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let key: [u8; MFA_KEY_BYTES] = rand::random();
+            write_private(&path, &hex::encode(key)).map_err(|e| failed(e.to_string()))?;
+            tracing::info!(%path, "generated the development key that seals TOTP secrets");
+            Ok(MfaKey::new(key))
+        }
+        Err(e) => Err(failed(e.to_string())),
+    }
+}
+
+fn parse_key(hex_key: &str) -> Option<MfaKey> {
+    let bytes: [u8; MFA_KEY_BYTES] = hex::decode(hex_key).ok()?.try_into().ok()?;
+    Some(MfaKey::new(bytes))
+}
+
+/// The file of a SQLite database URL, if it has one.
+fn sqlite_file(url: &str) -> Option<&str> {
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))?;
+    let (file, options) = rest.split_once('?').unwrap_or((rest, ""));
+    let in_memory = file.is_empty() || file == ":memory:" || options.contains("mode=memory");
+    (!in_memory).then_some(file)
+}
+
+/// Writes a new file only its owner can read.
+fn write_private(path: &str, contents: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options.open(path)?.write_all(contents.as_bytes())
 }

@@ -1,4 +1,5 @@
-//! authd: an authentication server (register, verify email, login, logout, password reset)
+//! authd: an authentication server (register, verify email, login with an optional second
+//! factor, logout, password reset, account settings)
 //! serving the JSON API of the FastAPI auth backend it replaces.
 //!
 //! # Where things are
@@ -11,14 +12,14 @@
 //! | [`app`] | start-up: builds the parts from a [`Config`], binds, serves, shuts down | everything, once |
 //! | `serve` | the accept loop: hyper HTTP/1.1, header timeout, connection cap, graceful drain | nothing |
 //! | [`http`] | router and layer order, one file per group of handlers, request/response schemas, extractors, error mapping, middleware, OpenAPI docs | `auth`, `domain`, `config`, `limits` |
-//! | [`auth`] | the flows, one file per capability (registration, login, reset, sessions), the bcrypt hasher, session tokens | `store`, `db`, `mail`, `limits`, `config`, `domain`, `clock` |
+//! | [`auth`] | the flows, one file per capability (registration, login, reset, sessions, account, two-factor), the bcrypt hasher, session tokens, the keys that seal TOTP secrets, the breached-password client | `store`, `db`, `mail`, `limits`, `config`, `domain`, `clock` |
 //! | [`store`] | short-lived state: one-time codes and counters, in process and in Redis side by side | `limits`, `domain`, `clock` |
-//! | [`db`] | the SQL store (users, sessions) on SQLite, MySQL/MariaDB and PostgreSQL, one statement per query for all three; data migrations | `domain` |
+//! | [`db`] | the SQL store (users, sessions, recovery codes) on SQLite, MySQL/MariaDB and PostgreSQL, one statement per query for all three; data migrations | `domain` |
 //! | [`mail`] | messages and templates, the `Mailer` trait, console, SMTP and in-memory mailers | `domain`, `config` |
 //! | [`config`] | the typed configuration, parsed once into one section per part | `domain`, `limits` |
 //! | [`limits`] | limit values and the decisions about them (lockouts, code budgets, the mail throttle): pure functions with their tests | `domain`, `clock` |
 //! | [`clock`] | the one place that reads the wall clock (clippy refuses it elsewhere) | nothing |
-//! | [`domain`] | value types, valid by construction: `UserEmail`, `UserName`, `Password`, `Code`, ids, `User` | nothing |
+//! | [`domain`] | value types, valid by construction: `UserEmail`, `UserName`, `Password`, `Code`, ids, `User`, TOTP secrets and recovery codes | nothing |
 //!
 //! SQL differs per backend only in `migrations/{sqlite,mysql,postgres}` and in `db/mod.rs`
 //! (creating a missing database, connection options, which errors mean "the schema is gone").

@@ -5,6 +5,7 @@
 use std::net::IpAddr;
 
 use super::guard::MailKind;
+use super::mfa::SecondFactor;
 use super::{Auth, AuthError, Client, Session, SignedIn};
 use crate::db::users::UserRecord;
 use crate::db::{self, DbError};
@@ -16,7 +17,7 @@ impl Auth {
     /// The signed-in user's password, checked under the login lockouts of their address: a
     /// wrong one is [`AuthError::WrongPassword`] and counts as a failed login; past a lockout
     /// even the right one is refused.
-    async fn confirm_password(
+    pub(super) async fn confirm_password(
         &self,
         session: &Session,
         password: &Password,
@@ -39,20 +40,20 @@ impl Auth {
         session: &Session,
         current: &Password,
         new: &Password,
+        factor: Option<&SecondFactor>,
         client: &Client,
     ) -> Result<SignedIn, AuthError> {
         let record = self.confirm_password(session, current, client.ip).await?;
+        self.step_up(&record, factor, client.ip).await?;
         new.check_length().map_err(AuthError::WeakPassword)?;
-        self.settings
-            .password_policy
-            .check(new, &record.email, Some(&record.name))
-            .map_err(AuthError::WeakPassword)?;
         if new.expose() == current.expose() {
             return Err(AuthError::WeakPassword(Invalid::new(
                 "password_unchanged",
                 "The new password must differ from the current one",
             )));
         }
+        self.acceptable_password(new, &record.email, Some(&record.name))
+            .await?;
         let hash = self.passwords.hash(new).await?;
         let user_id = record.user_id();
         let draft = self.draft_session(user_id, client);
@@ -78,9 +79,11 @@ impl Auth {
         session: &Session,
         new_email: &UserEmail,
         password: &Password,
+        factor: Option<&SecondFactor>,
         client: IpAddr,
     ) -> Result<(), AuthError> {
         let record = self.confirm_password(session, password, client).await?;
+        self.step_up(&record, factor, client).await?;
         if new_email.as_str() == record.email {
             return Err(AuthError::SameEmail);
         }
@@ -165,9 +168,11 @@ impl Auth {
         &self,
         session: &Session,
         password: &Password,
+        factor: Option<&SecondFactor>,
         client: IpAddr,
     ) -> Result<(), AuthError> {
         let record = self.confirm_password(session, password, client).await?;
+        self.step_up(&record, factor, client).await?;
         let user_id = record.user_id();
         let pending = db::users::pending_email(&self.db, user_id).await?;
         if !db::users::delete(&self.db, user_id).await? {

@@ -23,6 +23,18 @@ pub enum AuthError {
     SameEmail,
     #[error("the new address already has an account")]
     EmailTaken,
+    #[error("a second factor is required")]
+    SecondFactorRequired,
+    #[error("the second factor is wrong")]
+    WrongSecondFactor,
+    #[error("two-factor login is already on")]
+    MfaAlreadyOn,
+    #[error("two-factor login is off")]
+    MfaOff,
+    #[error("no TOTP setup is pending")]
+    MfaNotPending,
+    #[error("the breached-password check could not run")]
+    BreachCheckUnavailable,
     #[error("too many attempts; retry in {retry_after:?}")]
     TooManyAttempts { retry_after: Duration },
     #[error("too many emails asked for this address; retry in {retry_after:?}")]

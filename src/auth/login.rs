@@ -13,13 +13,16 @@ use crate::db::{self, DbError, sessions::NewSession};
 use crate::domain::{Password, SessionHandle, SessionId, User, UserAgent, UserEmail, UserId};
 use crate::limits::lockout_after_failure;
 
-/// What a login with the right password leads to. A second factor will be one more outcome.
+/// What a login with the right password leads to.
 #[derive(Debug)]
 pub enum LoginOutcome {
     /// A session is open.
     SignedIn(SignedIn),
     /// The right password, for an address that is not verified yet: no session.
     Unverified,
+    /// The right password, for an account with TOTP on: no session yet. The token, short-lived
+    /// and single-use, continues the login at [`Auth::verify_mfa`].
+    MfaRequired { mfa_token: String },
 }
 
 /// An open session: the user, the signed token naming it, and how long it lives.
@@ -72,6 +75,11 @@ impl Auth {
             .await?;
         if !record.is_verified {
             return Ok(LoginOutcome::Unverified);
+        }
+        if record.mfa_enabled {
+            let mfa_token = self.mfa_token(&record);
+            tracing::info!(user_id = %record.id, "password right; second factor asked");
+            return Ok(LoginOutcome::MfaRequired { mfa_token });
         }
         let draft = self.draft_session(record.user_id(), client);
         if !db::sessions::create(&self.db, &draft.row(), &record.password_hash).await? {

@@ -4,11 +4,14 @@
 //! modules, and what the counts mean is decided in [`crate::limits`].
 
 mod account;
+mod breach;
 mod error;
 mod guard;
 mod health;
 mod login;
 mod mailing;
+mod mfa;
+mod mfa_keys;
 mod passwords;
 mod registration;
 mod reset;
@@ -19,11 +22,13 @@ mod tokens;
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 
 pub use error::AuthError;
 pub use health::Health;
 pub use login::{LoginOutcome, SignedIn};
+pub use mfa::{MFA_TOKEN_TTL, SecondFactor, TotpSetup};
+pub use mfa_keys::{MFA_KEY_BYTES, MfaKey};
 pub use passwords::{PasswordError, Passwords};
 pub use registration::Verified;
 pub use sessions::Session;
@@ -34,6 +39,8 @@ use crate::db::Db;
 use crate::domain::UserAgent;
 use crate::mail::Mailer;
 use crate::store::{CodeStore, CounterStore, Revocations};
+use breach::BreachCheck;
+use mfa_keys::MfaKeys;
 use session_cache::SessionCache;
 use tokens::Tokens;
 
@@ -67,31 +74,48 @@ pub struct Auth {
     passwords: Passwords,
     tokens: Tokens,
     sessions: Arc<SessionCache>,
+    mfa: MfaKeys,
+    /// The breached-password check, when it is on.
+    breach: Option<BreachCheck>,
     settings: AuthSettings,
 }
 
 impl Auth {
-    /// The flows over `db` and `parts`, signing session tokens with `signing_key`. Starts the
-    /// bcrypt threads (and, in the background, the timing equaliser's hash), and listening for
-    /// the sessions other instances end, so it needs a Tokio runtime.
-    pub fn new(db: Db, parts: Parts, settings: AuthSettings, signing_key: &SecretString) -> Self {
+    /// The flows over `db` and `parts`, signing session tokens with `signing_key` and sealing
+    /// TOTP secrets with `mfa_key`. Starts the bcrypt threads (and, in the background, the
+    /// timing equaliser's hash), and listening for the sessions other instances end, so it
+    /// needs a Tokio runtime.
+    pub fn new(
+        db: Db,
+        parts: Parts,
+        settings: AuthSettings,
+        signing_key: &SecretString,
+        mfa_key: &MfaKey,
+    ) -> Result<Self, reqwest::Error> {
         let sessions = Arc::new(SessionCache::new(
             settings.session_cache_ttl,
             settings.session_cache_capacity,
             parts.revocations.clone(),
         ));
         parts.revocations.listen(sessions.clone());
-        Self {
+        let breach = if settings.breach.enabled {
+            Some(BreachCheck::new(&settings.breach)?)
+        } else {
+            None
+        };
+        Ok(Self {
             passwords: Passwords::new(settings.bcrypt_cost, settings.hash_limits),
             tokens: Tokens::new(signing_key),
             sessions,
+            mfa: MfaKeys::new(mfa_key, signing_key.expose_secret().as_bytes()),
+            breach,
             db,
             codes: parts.codes,
             counters: parts.counters,
             mailer: parts.mailer,
             clock: parts.clock,
             settings,
-        }
+        })
     }
 
     /// The database, for operators and tests that need to reach past the API.

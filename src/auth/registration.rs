@@ -32,10 +32,8 @@ impl Auth {
         password: &Password,
         client: IpAddr,
     ) -> Result<(), AuthError> {
-        self.settings
-            .password_policy
-            .check(password, email.as_str(), Some(name.as_str()))
-            .map_err(AuthError::WeakPassword)?;
+        self.acceptable_password(password, email.as_str(), Some(name.as_str()))
+            .await?;
         self.throttle_mail(MailKind::Verification, email, client)
             .await?;
         let now = self.clock.now();

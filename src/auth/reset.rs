@@ -36,10 +36,8 @@ impl Auth {
     ) -> Result<(), AuthError> {
         // Only what the client sent goes into the check: using the stored name would let a
         // 422 tell anyone which addresses have accounts.
-        self.settings
-            .password_policy
-            .check(new_password, email.as_str(), None)
-            .map_err(AuthError::WeakPassword)?;
+        self.acceptable_password(new_password, email.as_str(), None)
+            .await?;
         // Hash first: if the server is too busy to hash, the code is still unused for a retry.
         let hash = self.passwords.hash(new_password).await?;
         self.use_code(&CodeKey::ResetPassword(email.clone()), code, client)

@@ -146,6 +146,7 @@ mod tests {
                 name: "Ann".into(),
                 email: "ann@example.com".into(),
                 is_verified: true,
+                mfa_enabled: false,
                 created_at: now(),
             },
             session_id: session.clone(),

@@ -64,7 +64,7 @@ pub(super) fn mail_settings(env: &Env<'_>, app_env: AppEnv) -> Result<MailSettin
     }
     Ok(MailSettings {
         transport,
-        app_name: env.get("APP_NAME").unwrap_or_else(|| "authd".into()),
+        app_name: app_name(env),
     })
 }
 
@@ -127,4 +127,9 @@ fn smtp_settings(env: &Env<'_>) -> Result<SmtpSettings, ConfigError> {
         from,
         tls,
     })
+}
+
+/// `APP_NAME`: the product name in email and in authenticator apps.
+pub(super) fn app_name(env: &Env<'_>) -> String {
+    env.get("APP_NAME").unwrap_or_else(|| "authd".into())
 }

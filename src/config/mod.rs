@@ -86,6 +86,24 @@ pub struct AuthSettings {
     pub session_cache_ttl: Duration,
     /// Sessions the cache may hold.
     pub session_cache_capacity: usize,
+    /// 32 bytes, hex-encoded, that seal TOTP secrets at rest; `None` derives the key from
+    /// `jwt_secret` (or, in development without one, keeps a generated key in a file).
+    pub mfa_encryption_key: Option<SecretString>,
+    /// The issuer authenticator apps show beside the account (`APP_NAME`).
+    pub totp_issuer: String,
+    pub breach: BreachSettings,
+}
+
+/// The breached-password check (a Pwned Passwords range API).
+#[derive(Clone, Debug)]
+pub struct BreachSettings {
+    pub enabled: bool,
+    /// The range endpoint; the first 5 hex characters of the password's SHA-1 are appended.
+    pub api_url: String,
+    /// The longest a request waits for the API.
+    pub timeout: Duration,
+    /// Refuse passwords (503) when the API cannot answer, instead of letting them through.
+    pub fail_closed: bool,
 }
 
 /// The database.
@@ -243,6 +261,20 @@ impl Config {
                     0..=10_000,
                 )?),
                 session_cache_capacity: memory_max_entries,
+                mfa_encryption_key: mfa_encryption_key(&env)?,
+                totp_issuer: email::app_name(&env),
+                breach: BreachSettings {
+                    enabled: env.flag("PASSWORD_BREACH_CHECK", true)?,
+                    api_url: env
+                        .get("PASSWORD_BREACH_API_URL")
+                        .unwrap_or_else(|| "https://api.pwnedpasswords.com/range".into()),
+                    timeout: Duration::from_millis(env.number(
+                        "PASSWORD_BREACH_TIMEOUT_MS",
+                        1500,
+                        50..=30_000,
+                    )?),
+                    fail_closed: env.flag("PASSWORD_BREACH_FAIL_CLOSED", false)?,
+                },
             },
             db: DbSettings {
                 url: env
@@ -280,6 +312,13 @@ impl Config {
                     "must be set when REDIS_URL is: every instance must share it",
                 ));
             }
+        }
+        let breach = &self.auth.breach.api_url;
+        if !(breach.starts_with("https://") || breach.starts_with("http://")) {
+            return Err(ConfigError::new(
+                "PASSWORD_BREACH_API_URL",
+                "must start with https:// or http://",
+            ));
         }
         let url = &self.db.url;
         let known = ["sqlite:", "mysql:", "postgres:", "postgresql:"];
@@ -333,6 +372,21 @@ fn jwt_secret(env: &Env<'_>, app_env: AppEnv) -> Result<Option<SecretString>, Co
             format!("must be set to at least {MIN_JWT_SECRET_BYTES} bytes when APP_ENV=production"),
         )),
         _ => Ok(secret),
+    }
+}
+
+/// Exactly 32 bytes as 64 hex characters, when set.
+fn mfa_encryption_key(env: &Env<'_>) -> Result<Option<SecretString>, ConfigError> {
+    let Some(key) = env.get("MFA_ENCRYPTION_KEY") else {
+        return Ok(None);
+    };
+    if key.len() == 64 && key.bytes().all(|b| b.is_ascii_hexdigit()) {
+        Ok(Some(SecretString::from(key)))
+    } else {
+        Err(ConfigError::new(
+            "MFA_ENCRYPTION_KEY",
+            "must be 32 bytes as 64 hex characters (for example: openssl rand -hex 32)",
+        ))
     }
 }
 

@@ -9,6 +9,7 @@
 //! "the schema is gone".
 
 pub mod data;
+pub mod mfa;
 pub mod sessions;
 pub mod users;
 

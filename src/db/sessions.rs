@@ -44,6 +44,7 @@ struct SessionUser {
     name: String,
     email: String,
     is_verified: bool,
+    mfa_enabled: bool,
     created_at: DateTime<Utc>,
     expires_at: DateTime<Utc>,
     last_used_at: DateTime<Utc>,
@@ -130,7 +131,7 @@ pub async fn find_user(
 ) -> Result<Option<(User, Lifetime)>, DbError> {
     let row: Option<SessionUser> = with_pool!(db, pool => {
         let mut q = QueryBuilder::new(
-            "SELECT u.id, u.name, u.email, u.is_verified, u.created_at, s.expires_at, \
+            "SELECT u.id, u.name, u.email, u.is_verified, u.mfa_enabled, u.created_at, s.expires_at, \
              s.last_used_at FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.id = ",
         );
         q.push_bind(session_id.as_str())
@@ -145,6 +146,7 @@ pub async fn find_user(
             name: r.name,
             email: r.email,
             is_verified: r.is_verified,
+            mfa_enabled: r.mfa_enabled,
             created_at: r.created_at,
         };
         let lifetime = Lifetime {

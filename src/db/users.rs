@@ -14,6 +14,8 @@ pub struct UserRecord {
     pub email: String,
     pub password_hash: String,
     pub is_verified: bool,
+    /// Whether login asks for a second factor.
+    pub mfa_enabled: bool,
     pub created_at: DateTime<Utc>,
     /// When the latest registration of a still-unverified address was made.
     pub registered_at: DateTime<Utc>,
@@ -24,8 +26,8 @@ pub struct UserRecord {
 pub const NO_PASSWORD: &str = "";
 
 /// The columns a [`UserRecord`] is read from.
-const RECORD: &str =
-    "SELECT id, name, email, password_hash, is_verified, created_at, registered_at FROM users";
+const RECORD: &str = "SELECT id, name, email, password_hash, is_verified, mfa_enabled, created_at, \
+                      registered_at FROM users";
 
 impl UserRecord {
     pub fn user_id(&self) -> UserId {
@@ -38,6 +40,7 @@ impl UserRecord {
             name: self.name,
             email: self.email,
             is_verified: self.is_verified,
+            mfa_enabled: self.mfa_enabled,
             created_at: self.created_at,
         }
     }

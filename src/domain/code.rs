@@ -76,6 +76,11 @@ impl Code {
         Self(format!("{n:06}"))
     }
 
+    /// The code of a number below a million, zero-padded (a TOTP value).
+    pub fn from_number(n: u32) -> Self {
+        Self(format!("{:06}", n % 1_000_000))
+    }
+
     /// A code as a client typed it: exactly six ASCII digits.
     pub fn parse(raw: &str) -> Option<Self> {
         let raw = raw.trim();

@@ -10,6 +10,7 @@ mod name;
 mod password;
 mod session;
 mod text;
+mod totp;
 mod user;
 
 pub use agent::{MAX_USER_AGENT_CHARS, UserAgent};
@@ -20,4 +21,7 @@ pub use invalid::Invalid;
 pub use name::{MAX_NAME_CHARS, UserName};
 pub use password::{MAX_PASSWORD_BYTES, MIN_PASSWORD_CHARS, Password, PasswordPolicy};
 pub use session::SessionInfo;
+pub use totp::{
+    RECOVERY_CODES, RecoveryCode, TOTP_SECRET_BYTES, TOTP_STEP_SECONDS, TotpSecret, hotp, totp_step,
+};
 pub use user::User;

@@ -42,6 +42,25 @@ impl<'a> Fields<'a> {
         }
     }
 
+    /// The optional string field `name` (absent or `null`: `Some(None)`), parsed into a
+    /// domain value; `None` if it is there and invalid.
+    pub fn optional<T>(
+        &mut self,
+        name: &'static str,
+        parse: impl FnOnce(&'a str) -> Result<T, Invalid>,
+    ) -> Option<Option<T>> {
+        match self.map.get(name) {
+            None | Some(Value::Null) => Some(None),
+            Some(_) => self.parse(name, parse).map(Some),
+        }
+    }
+
+    /// Records an error that is about the fields together rather than one of them.
+    pub fn refuse(&mut self, name: &'static str, invalid: Invalid) {
+        self.errors
+            .push(FieldError::body(&[name], invalid.kind, invalid.message));
+    }
+
     /// The string field `name`, parsed into a domain value.
     pub fn parse<T>(
         &mut self,

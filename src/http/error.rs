@@ -75,6 +75,13 @@ pub enum ApiError {
 
 pub const NOT_AUTHENTICATED: &str = "Not authenticated";
 pub const WRONG_PASSWORD: &str = "The password is incorrect.";
+pub const SECOND_FACTOR_REQUIRED: &str = "This account has two-factor login on: send a current code \
+     from the authenticator app as `code`, or a recovery code as `recovery_code`.";
+pub const WRONG_SECOND_FACTOR: &str = "The code is incorrect, or was used already.";
+pub const MFA_ALREADY_ON: &str = "Two-factor login is already on.";
+pub const MFA_OFF: &str = "Two-factor login is off for this account.";
+pub const MFA_NOT_PENDING: &str =
+    "No TOTP setup is waiting for a code: start one with /api/auth/mfa/totp/setup.";
 pub const SESSION_NOT_FOUND: &str = "No such session: it has ended, or is not one of yours.";
 pub const EMAIL_TAKEN: &str =
     "This address got an account of its own meanwhile. Ask for the change with another address.";
@@ -92,6 +99,19 @@ impl From<AuthError> for ApiError {
                 "The new address is the one the account already has",
             )]),
             AuthError::EmailTaken => ApiError::Status(StatusCode::CONFLICT, EMAIL_TAKEN),
+            AuthError::SecondFactorRequired => {
+                ApiError::Status(StatusCode::BAD_REQUEST, SECOND_FACTOR_REQUIRED)
+            }
+            AuthError::WrongSecondFactor => {
+                ApiError::Status(StatusCode::BAD_REQUEST, WRONG_SECOND_FACTOR)
+            }
+            AuthError::MfaAlreadyOn => ApiError::Status(StatusCode::CONFLICT, MFA_ALREADY_ON),
+            AuthError::MfaOff => ApiError::Status(StatusCode::CONFLICT, MFA_OFF),
+            AuthError::MfaNotPending => ApiError::Status(StatusCode::BAD_REQUEST, MFA_NOT_PENDING),
+            AuthError::BreachCheckUnavailable => {
+                tracing::warn!("breached-password check unavailable; refusing (fail closed)");
+                ApiError::Unavailable
+            }
             AuthError::InvalidCode => ApiError::Status(
                 StatusCode::BAD_REQUEST,
                 "Invalid or expired code. Check the latest email or request a new code.",

@@ -50,6 +50,12 @@ pub enum Message {
     EmailChanged { new_email: UserEmail },
     /// The account was deleted.
     AccountDeleted,
+    /// Two-factor login was turned on.
+    TotpEnabled,
+    /// Two-factor login was turned off.
+    TotpDisabled,
+    /// A recovery code was used; `left` remain.
+    RecoveryCodeUsed { left: u64 },
 }
 
 impl Message {
@@ -65,6 +71,9 @@ impl Message {
             Message::EmailChangeRequested { .. } => "email_change_requested",
             Message::EmailChanged { .. } => "email_changed",
             Message::AccountDeleted => "account_deleted",
+            Message::TotpEnabled => "totp_enabled",
+            Message::TotpDisabled => "totp_disabled",
+            Message::RecoveryCodeUsed { .. } => "recovery_code_used",
         }
     }
 

@@ -1,8 +1,8 @@
 //! Message texts: the templates in `src/mail/templates/`, filled in for one message.
 //!
 //! Each `.txt` file starts with a `Subject:` line and a blank line; its `.html` twin is the
-//! HTML part. Placeholders are `{{app_name}}`, `{{code}}`, `{{minutes}}`, `{{registered_at}}`
-//! and `{{new_email}}`.
+//! HTML part. Placeholders are `{{app_name}}`, `{{code}}`, `{{minutes}}`, `{{registered_at}}`,
+//! `{{new_email}}` and `{{left}}`.
 
 use super::Message;
 
@@ -35,6 +35,9 @@ fn sources(message: &Message) -> (&'static str, &'static str) {
         Message::EmailChangeRequested { .. } => templates!("email_change_requested"),
         Message::EmailChanged { .. } => templates!("email_changed"),
         Message::AccountDeleted => templates!("account_deleted"),
+        Message::TotpEnabled => templates!("totp_enabled"),
+        Message::TotpDisabled => templates!("totp_disabled"),
+        Message::RecoveryCodeUsed { .. } => templates!("recovery_code_used"),
     }
 }
 
@@ -50,6 +53,10 @@ pub fn render(message: &Message, app_name: &str) -> Rendered {
         .new_email()
         .map(|e| e.to_string())
         .unwrap_or_default();
+    let left = match message {
+        Message::RecoveryCodeUsed { left } => left.to_string(),
+        _ => String::new(),
+    };
     let registered_at = match message {
         Message::VerificationCode { registered_at, .. } => {
             registered_at.format("%Y-%m-%d at %H:%M UTC").to_string()
@@ -63,6 +70,7 @@ pub fn render(message: &Message, app_name: &str) -> Rendered {
             .replace("{{minutes}}", &minutes)
             .replace("{{registered_at}}", &registered_at)
             .replace("{{new_email}}", new_email)
+            .replace("{{left}}", &left)
     };
     let text = fill(text_source, app_name, &new_email);
     let (subject_line, body) = text.split_once("\n\n").unwrap_or(("", text.as_str()));
@@ -128,6 +136,9 @@ mod tests {
                 new_email: new_email(),
             },
             Message::AccountDeleted,
+            Message::TotpEnabled,
+            Message::TotpDisabled,
+            Message::RecoveryCodeUsed { left: 7 },
         ]
     }
 
@@ -154,6 +165,14 @@ mod tests {
         assert!(r.text.contains("5 minutes") && r.html.contains("5 minutes"));
         let r = render(&all()[1], "Acme");
         assert!(r.text.contains("10 minutes"));
+    }
+
+    #[test]
+    fn the_recovery_code_notice_says_how_many_are_left() {
+        let r = render(&Message::RecoveryCodeUsed { left: 7 }, "Acme");
+        assert!(
+            r.text.contains("7 recovery codes left") && r.html.contains("7 recovery codes left")
+        );
     }
 
     #[test]

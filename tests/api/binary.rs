@@ -26,6 +26,7 @@ impl Binary {
             .env("PORT", "0")
             .env("DATABASE_URL", database)
             .env("BCRYPT_COST", "4")
+            .env("PASSWORD_BREACH_CHECK", "false")
             .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());

@@ -28,6 +28,11 @@ async fn the_schema_documents_every_operation_with_its_bodies_and_errors() {
         ("/api/auth/change-email", "post"),
         ("/api/auth/confirm-email-change", "post"),
         ("/api/auth/delete-account", "post"),
+        ("/api/auth/mfa/totp/setup", "post"),
+        ("/api/auth/mfa/totp/enable", "post"),
+        ("/api/auth/mfa/verify", "post"),
+        ("/api/auth/mfa/totp/disable", "post"),
+        ("/api/auth/mfa/recovery-codes", "post"),
         ("/health", "get"),
     ];
     let paths = schema["paths"].as_object().unwrap();
@@ -65,6 +70,23 @@ async fn the_schema_documents_every_operation_with_its_bodies_and_errors() {
             op["security"].as_array().is_some_and(|s| !s.is_empty()),
             "{path}"
         );
+    }
+    // Login documents both of its 200 answers: a session, or the second-factor challenge.
+    let login = &schema["paths"]["/api/auth/login"]["post"]["responses"]["200"];
+    let answer = login["content"]["application/json"]["schema"]["$ref"]
+        .as_str()
+        .unwrap();
+    assert!(answer.ends_with("/LoginAnswer"), "{login}");
+    let one_of = schema["components"]["schemas"]["LoginAnswer"]["oneOf"].to_string();
+    assert!(
+        one_of.contains("LoginBody") && one_of.contains("MfaChallengeBody"),
+        "{one_of}"
+    );
+    let user = &schema["components"]["schemas"]["User"]["properties"];
+    assert!(user["mfa_enabled"].is_object(), "User lacks mfa_enabled");
+    for path in ["/api/auth/mfa/totp/disable", "/api/auth/mfa/recovery-codes"] {
+        let op = &schema["paths"][path]["post"];
+        assert!(op["responses"]["409"].is_object(), "{path} lacks its 409");
     }
     let session = &schema["components"]["schemas"]["SessionInfo"]["properties"];
     for field in [

@@ -1,10 +1,12 @@
 //! End to end in headless Chromium: the docs pages render offline, and a page on another
-//! origin runs the whole flow, the account settings included, with the cookie set and sent by
-//! the browser itself.
+//! origin runs the whole flow, the account settings and two-factor login included, with the
+//! cookie set and sent by the browser itself.
 //! Skipped, with the reason printed, where Chromium is not installed; .ci/run installs it.
 
 use std::time::Duration;
 
+use authd::clock::Clock;
+use authd::domain::{TotpSecret, totp_step};
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
 use tower_http::services::ServeDir;
@@ -123,6 +125,53 @@ async fn a_page_on_another_origin_runs_the_whole_flow_with_the_browsers_cookie()
     let after = step(&browser, "me", json!([])).await;
     assert_eq!(after["status"], 401, "{after}");
 
+    // Two-factor login, from the same other origin: set it up and turn it on with a code
+    // computed here from the secret the page got (as the authenticator app would), then log
+    // in again: the password gives no cookie, the code does.
+    let new_password = "velvet orchard tempest";
+    let login = step(&browser, "login", json!([email, new_password])).await;
+    assert_eq!(login["status"], 200, "{login}");
+    let setup = step(&browser, "setupTotp", json!([new_password])).await;
+    assert_eq!(setup["status"], 200, "{setup}");
+    assert!(
+        setup["body"]["qr_svg"].as_str().unwrap().contains("<svg"),
+        "{setup}"
+    );
+    let secret = TotpSecret::from_base32(setup["body"]["secret"].as_str().unwrap()).unwrap();
+    let code_now = || {
+        let step = totp_step(app.clock.now().timestamp());
+        secret.code_at(step).expose().to_owned()
+    };
+    let enabled = step(&browser, "enableTotp", json!([code_now()])).await;
+    assert_eq!(enabled["status"], 200, "{enabled}");
+    assert_eq!(
+        enabled["body"]["recovery_codes"].as_array().unwrap().len(),
+        10
+    );
+    let logout = step(&browser, "logout", json!([])).await;
+    assert_eq!(logout["status"], 200, "{logout}");
+    let first = step(&browser, "login", json!([email, new_password])).await;
+    assert_eq!(first["status"], 200, "{first}");
+    assert_eq!(first["body"]["mfa_required"], true, "{first}");
+    assert!(first["body"].get("access_token").is_none(), "{first}");
+    let not_yet = step(&browser, "me", json!([])).await;
+    assert_eq!(
+        not_yet["status"], 401,
+        "the password alone signed in: {not_yet}"
+    );
+    app.clock.advance(Duration::from_secs(30));
+    let mfa_token = first["body"]["mfa_token"].clone();
+    let verified = step(
+        &browser,
+        "verifyMfa",
+        json!([mfa_token, {"code": code_now()}]),
+    )
+    .await;
+    assert_eq!(verified["status"], 200, "{verified}");
+    let me = step(&browser, "me", json!([])).await;
+    assert_eq!(me["status"], 200, "{me}");
+    assert_eq!(me["body"]["mfa_enabled"], true, "{me}");
+
     let target = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target");
     std::fs::create_dir_all(&target).unwrap();
     browser.screenshot(&target.join("browser-flow.png")).await;
@@ -157,7 +206,7 @@ async fn the_docs_pages_render_in_a_real_browser_from_this_server_alone() {
 
     browser.goto(&app.url("/docs/")).await;
     let swagger = browser
-        .wait_for("document.querySelectorAll('.opblock').length >= 17", WAIT)
+        .wait_for("document.querySelectorAll('.opblock').length >= 22", WAIT)
         .await;
     assert!(swagger, "Swagger UI did not list the operations");
     assert!(
@@ -168,7 +217,7 @@ async fn the_docs_pages_render_in_a_real_browser_from_this_server_alone() {
     browser.goto(&app.url("/redoc")).await;
     let redoc = browser
         .wait_for(
-            "document.querySelectorAll('[data-section-id*=\"/operation/\"]').length >= 17",
+            "document.querySelectorAll('[data-section-id*=\"/operation/\"]').length >= 22",
             WAIT,
         )
         .await;

@@ -21,7 +21,7 @@ all_backends! {
         assert_eq!(user["is_verified"], true);
         let mut keys: Vec<&str> = user.keys().map(String::as_str).collect();
         keys.sort_unstable();
-        assert_eq!(keys, ["created_at", "email", "id", "is_verified", "name"]);
+        assert_eq!(keys, ["created_at", "email", "id", "is_verified", "mfa_enabled", "name"]);
     }
 
     async fn a_wrong_code_is_a_400_and_the_right_one_still_works(backend: Backend) {

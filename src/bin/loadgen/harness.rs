@@ -3,8 +3,9 @@
 //! report BENCHMARKS.md quotes: the ceiling, the 404 path, `/health`, `/me` at `warn` and at
 //! `info`, login against the bcrypt limit, `/me` p99 under a login flood, resident memory after
 //! a million requests, start-up time, `/me` per database backend, and `/me` with a short idle
-//! timeout with the session writes it causes; with `--before`, the same scenarios on an older
-//! build, alternating with this one.
+//! timeout with the session writes it causes, login with and without a second factor; with
+//! `--before`, the paths and the login without a second factor on an older build, alternating
+//! with this one.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -12,7 +13,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::scenarios::{
-    Codes, Until, get_step, hammer, login_step, prepare_user, resident_mb, seconds_per_hash,
+    Codes, Until, get_step, hammer, login_step, mfa_login_step, prepare_mfa_user, prepare_user,
+    resident_mb, seconds_per_hash,
 };
 use crate::stats::Summary;
 
@@ -25,7 +27,7 @@ pub struct Plan {
     pub rss_requests: u64,
     pub bcrypt_cost: u32,
     /// Parts of the run to do (`ceiling`, `paths`, `idle`, `backends`, `login`, `memory`,
-    /// `startup`); all when empty.
+    /// `mfa`, `startup`); all when empty.
     pub only: Vec<String>,
 }
 
@@ -90,6 +92,8 @@ impl Server {
                 "DATABASE_URL",
                 format!("sqlite://{}", dir.join("auth.db").display()),
             )
+            // The benchmark measures the server, not the Pwned Passwords API.
+            .env("PASSWORD_BREACH_CHECK", "false")
             .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
             .stdout(Stdio::from(out))
             .stderr(Stdio::from(err))
@@ -293,9 +297,59 @@ pub async fn run(plan: Plan) -> Result<(), String> {
     if plan.wants("login") || plan.wants("memory") {
         login_and_memory(&plan, cores, d).await?;
     }
+    if plan.wants("mfa") {
+        mfa_logins(&plan, cores, d).await?;
+    }
     if plan.wants("startup") {
         startup(&plan).await?;
     }
+    Ok(())
+}
+
+/// Users with two-factor login on for the two-step login: each can use the codes of two time
+/// steps at once, then one more per 30 s, so the run needs more users than logins per 30 s.
+const MFA_USERS: usize = 96;
+
+/// Login of a user without a second factor, on this build and (with `--before`) the one
+/// before, alternating; then the two-step login of users with TOTP on (POST /login, then
+/// POST /mfa/verify with a code the load generator computes).
+async fn mfa_logins(plan: &Plan, cores: usize, d: Until) -> Result<(), String> {
+    let workers = 4 * cores;
+    let builds = [("", Some(&plan.server)), ("before: ", plan.before.as_ref())];
+    for (label, bin) in builds {
+        let Some(bin) = bin else { continue };
+        let (server, _) = authd(bin, "warn", None, &[]).await?;
+        let host = server.host.clone();
+        let email = Arc::new(prepared_email(&server).await?);
+        let logins = hammer(&host, workers, d, login_step(host.clone(), email))
+            .await
+            .summary();
+        row(
+            &format!("{label}authd POST /login, no second factor, {workers} connections, warn"),
+            &logins,
+            None,
+        );
+    }
+    let (server, _) = authd(&plan.server, "warn", None, &[]).await?;
+    let host = server.host.clone();
+    let codes = Codes::new(&server.log.display().to_string());
+    let run = rand::random::<u32>();
+    let mut users = Vec::with_capacity(MFA_USERS);
+    for chunk in (0..MFA_USERS).collect::<Vec<_>>().chunks(workers) {
+        let batch = chunk.iter().map(|i| {
+            let email = format!("mfa-{run:08x}-{i}@example.com");
+            let (host, codes) = (&host, &codes);
+            async move { prepare_mfa_user(host, codes, &email).await }
+        });
+        users.extend(futures_util::future::try_join_all(batch).await?);
+    }
+    let step = mfa_login_step(host.clone(), Arc::new(users));
+    let mfa = hammer(&host, workers, d, step).await.summary();
+    row(
+        &format!("authd POST /login + POST /mfa/verify (TOTP), {workers} connections, warn"),
+        &mfa,
+        None,
+    );
     Ok(())
 }
 

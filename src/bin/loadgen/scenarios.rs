@@ -3,8 +3,11 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+
+use authd::domain::{TotpSecret, totp_step};
 
 use axum::body::Bytes;
 use dashmap::DashMap;
@@ -103,6 +106,115 @@ pub async fn prepare_user(host: &str, codes: &Codes, email: &str) -> Result<Stri
         .as_str()
         .map(str::to_owned)
         .ok_or(format!("login answered {status}"))
+}
+
+/// A user with two-factor login on, and the last time step whose code it used (the server
+/// refuses a code of that step or an earlier one).
+pub struct MfaUser {
+    email: String,
+    secret: TotpSecret,
+    last_step: Mutex<i64>,
+}
+
+/// The time step of the wall clock: the load generator stands for the authenticator app.
+#[allow(clippy::disallowed_methods)]
+fn now_step() -> i64 {
+    let unix = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    totp_step(unix as i64)
+}
+
+/// Signs `email` up and turns two-factor login on for it, with the code of the step before
+/// now, so that the codes of now and the next step are still unused.
+pub async fn prepare_mfa_user(host: &str, codes: &Codes, email: &str) -> Result<MfaUser, String> {
+    let token = prepare_user(host, codes, email).await?;
+    let mut c = Conn::open(host).await?;
+    let setup = format!(r#"{{"password":"{PASSWORD}"}}"#);
+    let (status, body) = c
+        .send(request(
+            host,
+            "POST",
+            "/api/auth/mfa/totp/setup",
+            Some(setup),
+            Some(&token),
+        ))
+        .await?;
+    let json: serde_json::Value = serde_json::from_slice(&body).map_err(|e| e.to_string())?;
+    let secret = json["secret"]
+        .as_str()
+        .and_then(TotpSecret::from_base32)
+        .ok_or(format!("mfa/totp/setup answered {status}"))?;
+    let step = now_step() - 1;
+    let enable = format!(r#"{{"code":"{}"}}"#, secret.code_at(step).expose());
+    let (status, _) = c
+        .send(request(
+            host,
+            "POST",
+            "/api/auth/mfa/totp/enable",
+            Some(enable),
+            Some(&token),
+        ))
+        .await?;
+    if status != 200 {
+        return Err(format!("mfa/totp/enable answered {status}"));
+    }
+    Ok(MfaUser {
+        email: email.to_owned(),
+        secret,
+        last_step: Mutex::new(step),
+    })
+}
+
+/// A two-step login per step: POST /login, then POST /mfa/verify with the code of a step the
+/// user has not used yet (users taken in turn). The step's status is the verify's, or the
+/// login's if that failed.
+pub fn mfa_login_step(
+    host: String,
+    users: Arc<Vec<MfaUser>>,
+) -> impl Fn(Conn, usize) -> Step + Send + Sync + 'static {
+    let next = Arc::new(AtomicUsize::new(0));
+    move |mut c, _| {
+        let host = host.clone();
+        let users = users.clone();
+        let next = next.clone();
+        Box::pin(async move {
+            let r = mfa_login(&mut c, &host, &users, &next).await;
+            (c, r)
+        })
+    }
+}
+
+async fn mfa_login(
+    c: &mut Conn,
+    host: &str,
+    users: &[MfaUser],
+    next: &AtomicUsize,
+) -> Result<u16, String> {
+    let now = now_step();
+    let (user, step) = (0..users.len())
+        .find_map(|_| {
+            let user = &users[next.fetch_add(1, Ordering::Relaxed) % users.len()];
+            let mut last = user.last_step.lock().unwrap_or_else(|e| e.into_inner());
+            let step = (*last + 1).max(now - 1);
+            (step <= now + 1).then(|| {
+                *last = step;
+                (user, step)
+            })
+        })
+        .ok_or("every user has used its codes of this time window: prepare more users")?;
+    let (status, body) = c.send(login_request(host, &user.email)).await?;
+    let json: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+    let Some(token) = json["mfa_token"].as_str() else {
+        return Ok(if status == 200 { 500 } else { status });
+    };
+    let verify = format!(
+        r#"{{"mfa_token":"{token}","code":"{}"}}"#,
+        user.secret.code_at(step).expose()
+    );
+    c.send(post(host, "/api/auth/mfa/verify", verify))
+        .await
+        .map(|(status, _)| status)
 }
 
 /// How long a run of [`hammer`] lasts.

@@ -7,8 +7,8 @@ use axum::http::{HeaderMap, StatusCode};
 
 use super::message;
 use super::schema::{
-    ChangeEmailRequest, ChangePasswordRequest, EmailChangedBody, LoginBody, MessageBody,
-    OtpRequest, PasswordRequest,
+    ChangeEmailRequest, ChangePasswordRequest, ConfirmRequest, EmailChangedBody, LoginBody,
+    MessageBody, OtpRequest,
 };
 use super::session::{cleared_cookie, signed_in};
 use crate::auth::AuthError;
@@ -51,7 +51,13 @@ pub async fn change_password(
 ) -> Result<(HeaderMap, Json<LoginBody>), ApiError> {
     let new_session = state
         .auth
-        .change_password(&session, &req.current_password, &req.new_password, &client)
+        .change_password(
+            &session,
+            &req.current_password,
+            &req.new_password,
+            req.step_up.factor().as_ref(),
+            &client,
+        )
         .await
         .map_err(|e| match e {
             AuthError::WeakPassword(invalid) => ApiError::weak_password("new_password", invalid),
@@ -93,7 +99,13 @@ pub async fn change_email(
 ) -> Result<(StatusCode, Json<MessageBody>), ApiError> {
     state
         .auth
-        .change_email(&session, &req.new_email, &req.password, client.ip)
+        .change_email(
+            &session,
+            &req.new_email,
+            &req.password,
+            req.step_up.factor().as_ref(),
+            client.ip,
+        )
         .await?;
     Ok((
         StatusCode::ACCEPTED,
@@ -149,7 +161,7 @@ pub async fn confirm_email_change(
     post,
     path = "/delete-account",
     tag = "account",
-    request_body = PasswordRequest,
+    request_body = ConfirmRequest,
     security(("cookie" = []), ("bearer" = [])),
     responses(
         (status = 200, description = "The account is deleted; the cookie is cleared", body = MessageBody),
@@ -163,11 +175,16 @@ pub async fn delete_account(
     State(state): State<AppState>,
     Caller(client): Caller,
     CurrentUser(session): CurrentUser,
-    JsonBody(req): JsonBody<PasswordRequest>,
+    JsonBody(req): JsonBody<ConfirmRequest>,
 ) -> Result<(HeaderMap, Json<MessageBody>), ApiError> {
     state
         .auth
-        .delete_account(&session, &req.password, client.ip)
+        .delete_account(
+            &session,
+            &req.password,
+            req.step_up.factor().as_ref(),
+            client.ip,
+        )
         .await?;
     Ok((
         cleared_cookie(&state)?,

@@ -3,6 +3,7 @@
 
 mod account;
 mod devices;
+mod mfa;
 mod reset;
 mod schema;
 mod session;
@@ -30,6 +31,11 @@ pub fn credential_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(account::change_email))
         .routes(routes!(account::confirm_email_change))
         .routes(routes!(account::delete_account))
+        .routes(routes!(mfa::totp_setup))
+        .routes(routes!(mfa::totp_enable))
+        .routes(routes!(mfa::verify))
+        .routes(routes!(mfa::totp_disable))
+        .routes(routes!(mfa::recovery_codes))
 }
 
 /// The session endpoints, the session list included.

@@ -5,7 +5,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 
 use super::message;
-use super::schema::{LoginBody, LoginRequest, MessageBody};
+use super::schema::{LoginAnswer, LoginBody, LoginRequest, MessageBody, MfaChallengeBody};
 use crate::auth::{LoginOutcome, SignedIn};
 use crate::domain::User;
 use crate::http::AppState;
@@ -21,15 +21,17 @@ use crate::http::extract::{Caller, CurrentUser, PresentedSessions};
 /// Sets the HttpOnly session cookie (`access_token`, or `__Host-access_token` with
 /// `COOKIE_SECURE=true`) and returns the same token for `Authorization: Bearer`. Failed logins
 /// are counted per account and IP, per IP and per account; past a limit even the right password
-/// gets 429 until the lockout ends.
+/// gets 429 until the lockout ends. For an account with two-factor login on, the right password
+/// answers `{mfa_required: true, mfa_token}` instead, with no cookie: the session opens at
+/// `/mfa/verify`.
 #[utoipa::path(
     post,
     path = "/login",
     tag = "session",
     request_body = LoginRequest,
     responses(
-        (status = 200, description = "Logged in; the session cookie is set", body = LoginBody,
-            headers(("set-cookie" = String, description = "The HttpOnly, SameSite=Lax session cookie"))),
+        (status = 200, description = "Logged in, the session cookie set; or, for an account with two-factor login on, `mfa_required` with an `mfa_token` and no cookie (finish at /mfa/verify)", body = LoginAnswer,
+            headers(("set-cookie" = String, description = "The HttpOnly, SameSite=Lax session cookie (not with mfa_required)"))),
         (status = 401, response = Unauthorized),
         (status = 403, response = NotVerified),
         BodyErrors,
@@ -39,17 +41,27 @@ pub async fn login(
     State(state): State<AppState>,
     Caller(client): Caller,
     JsonBody(req): JsonBody<LoginRequest>,
-) -> Result<(HeaderMap, Json<LoginBody>), ApiError> {
-    let login = match state.auth.login(&req.email, &req.password, &client).await? {
-        LoginOutcome::SignedIn(signed_in) => signed_in,
-        LoginOutcome::Unverified => {
-            return Err(ApiError::Status(
-                StatusCode::FORBIDDEN,
-                "Email not verified. Please verify your email before logging in.",
-            ));
+) -> Result<(HeaderMap, Json<LoginAnswer>), ApiError> {
+    match state.auth.login(&req.email, &req.password, &client).await? {
+        LoginOutcome::SignedIn(login) => {
+            let (headers, Json(body)) = signed_in(&state, login, "Login successful")?;
+            Ok((headers, Json(LoginAnswer::SignedIn(body))))
         }
-    };
-    signed_in(&state, login, "Login successful")
+        LoginOutcome::MfaRequired { mfa_token } => {
+            let body = MfaChallengeBody {
+                message: "Password accepted. Enter the code from your authenticator app (or a \
+                          recovery code) to finish logging in."
+                    .into(),
+                mfa_required: true,
+                mfa_token,
+            };
+            Ok((HeaderMap::new(), Json(LoginAnswer::MfaRequired(body))))
+        }
+        LoginOutcome::Unverified => Err(ApiError::Status(
+            StatusCode::FORBIDDEN,
+            "Email not verified. Please verify your email before logging in.",
+        )),
+    }
 }
 
 /// The answer that hands a new session over: the cookie, and the token in the body.

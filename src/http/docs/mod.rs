@@ -30,6 +30,7 @@ use super::error::{ErrorBody, FieldError, ValidationErrorBody};
         (name = "session", description = "Log in (sets the session cookie), ask who is signed in, log out."),
         (name = "password reset", description = "Forgot password emails a code; reset-password sets a new password with it and ends every session."),
         (name = "account", description = "The account settings page: change the password or the address, see and end sessions, delete the account. Every operation that changes the account asks for the password first."),
+        (name = "two-factor", description = "Two-factor login with an authenticator app (TOTP, RFC 6238): set it up and enable it from the settings page; login then answers `mfa_required` with an `mfa_token`, and `mfa/verify` finishes it with a code or a recovery code."),
         (name = "operations", description = "Health for load balancers and uptime checks."),
     ),
     components(schemas(ErrorBody, ValidationErrorBody, FieldError), responses(
@@ -42,6 +43,8 @@ use super::error::{ErrorBody, FieldError, ValidationErrorBody};
         responses::WrongPassword,
         responses::SessionNotFound,
         responses::EmailTaken,
+        responses::WrongCode,
+        responses::MfaState,
     )),
     modifiers(&SecuritySchemes)
 )]

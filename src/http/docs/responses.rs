@@ -12,13 +12,30 @@ use crate::http::error::{ErrorBody, ValidationErrorBody};
 )]
 pub struct InvalidCode(pub ErrorBody);
 
-/// The signed-in user's password, asked for again, is wrong; it counts as a failed login.
+/// The signed-in user's password, asked for again, is wrong; it counts as a failed login. For
+/// an account with two-factor login on, also: the second factor is missing or wrong.
 #[derive(ToResponse)]
 #[response(
-    description = "Wrong password; it counts as a failed login towards the lockouts",
+    description = "Wrong password (it counts as a failed login towards the lockouts); with two-factor login on, also a missing or wrong `code` / `recovery_code` (a wrong one counts towards the second-factor lockout)",
     example = json!({"detail": "The password is incorrect."})
 )]
 pub struct WrongPassword(pub ErrorBody);
+
+/// The second factor is wrong, or was used already; it counts towards the second-factor lockout.
+#[derive(ToResponse)]
+#[response(
+    description = "Wrong, used or expired code (or no pending setup); a wrong one counts towards the second-factor lockout",
+    example = json!({"detail": "The code is incorrect, or was used already."})
+)]
+pub struct WrongCode(pub ErrorBody);
+
+/// Two-factor login is not in the state the operation needs.
+#[derive(ToResponse)]
+#[response(
+    description = "Two-factor login is already on (setup, enable) or is off (disable, recovery codes)",
+    example = json!({"detail": "Two-factor login is already on."})
+)]
+pub struct MfaState(pub ErrorBody);
 
 /// The session handle names none of the caller's live sessions.
 #[derive(ToResponse)]

@@ -59,18 +59,30 @@ export function createAuthClient(apiBase) {
     resetPassword: (email, otp, newPassword) =>
       call('/reset-password', { body: { email, otp, new_password: newPassword } }),
     // Account settings (signed in). Those taking a password check it first: 400 when wrong.
-    changePassword: (currentPassword, newPassword) =>
+    // With two-factor login on, the changes also take `factor`: { code } or { recovery_code }.
+    changePassword: (currentPassword, newPassword, factor = {}) =>
       call('/change-password', {
-        body: { current_password: currentPassword, new_password: newPassword },
+        body: { current_password: currentPassword, new_password: newPassword, ...factor },
       }),
     sessions: () => call('/sessions', { method: 'GET' }),
     endSession: (id) => call(`/sessions/${encodeURIComponent(id)}`, { method: 'DELETE' }),
     logoutOthers: () => call('/logout-others'),
     logoutAll: () => call('/logout-all'),
-    changeEmail: (newEmail, password) =>
-      call('/change-email', { body: { new_email: newEmail, password } }),
+    changeEmail: (newEmail, password, factor = {}) =>
+      call('/change-email', { body: { new_email: newEmail, password, ...factor } }),
     confirmEmailChange: (otp) => call('/confirm-email-change', { body: { otp } }),
-    deleteAccount: (password) => call('/delete-account', { body: { password } }),
+    deleteAccount: (password, factor = {}) =>
+      call('/delete-account', { body: { password, ...factor } }),
+    // Two-factor login. With it on, login() answers { mfa_required: true, mfa_token } and no
+    // session: finish with verifyMfa(mfa_token, { code }) or (..., { recovery_code }).
+    verifyMfa: (mfaToken, factor) =>
+      call('/mfa/verify', { body: { mfa_token: mfaToken, ...factor } }),
+    setupTotp: (password) => call('/mfa/totp/setup', { body: { password } }),
+    enableTotp: (code) => call('/mfa/totp/enable', { body: { code } }),
+    disableTotp: (password, factor) =>
+      call('/mfa/totp/disable', { body: { password, ...factor } }),
+    newRecoveryCodes: (password, factor) =>
+      call('/mfa/recovery-codes', { body: { password, ...factor } }),
     /** The signed-in user, or null when there is no session. */
     async me() {
       try {

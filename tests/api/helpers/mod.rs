@@ -4,8 +4,10 @@
 
 mod clock;
 mod devices;
+mod range_server;
 mod scratch;
 mod test_app;
+mod totp;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -22,8 +24,10 @@ pub use clock::ManualClock;
 pub use devices::{
     clears_the_cookie, long_session_cache, same_second, set_cookie, stable_headers, time, token_of,
 };
+pub use range_server::{RangeServer, closed_url, sha1_hex};
 use scratch::{RedisScratch, Scratch};
 pub use test_app::{TestApp, client};
+pub use totp::{Totp, mfa_token_of};
 
 pub const PASSWORD: &str = "correct horse battery";
 
@@ -122,6 +126,8 @@ impl Backend {
         config.db.max_connections = 5;
         config.auth.jwt_secret = Some(SecretString::from(TEST_SECRET));
         config.auth.bcrypt_cost = 4;
+        // No test reaches the internet: the breach tests point the check at a server of their own.
+        config.auth.breach.enabled = false;
         // Most tests are not about rate limits; the ones that are lower these again.
         config.http.credential_rate.burst = 10_000;
         config.http.general_rate.burst = 10_000;

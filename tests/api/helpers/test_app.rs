@@ -26,6 +26,8 @@ pub struct TestApp {
 }
 
 pub fn client() -> reqwest::Client {
+    // reqwest comes without a TLS provider of its own here (the server's build of it): use ring.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     reqwest::Client::builder()
         .cookie_store(true)
         .build()
