@@ -99,6 +99,13 @@ pub enum StartError {
     RedisSecret,
     #[error("could not keep the development MFA key in {path}: {problem}")]
     MfaKeyFile { path: String, problem: String },
+    #[error(
+        "MFA_ENCRYPTION_KEY must be set while JWT_SECRET_PREVIOUS is: the TOTP secrets are \
+         sealed with a key derived from the old JWT_SECRET. Run `authd mfa-key` with the old \
+         JWT_SECRET, put its output in MFA_ENCRYPTION_KEY, then rotate (README, \"Rotating the \
+         signing key\")"
+    )]
+    MfaKeyDuringRotation,
     #[error("could not set up the breached-password check: {0}")]
     BreachCheck(#[from] reqwest::Error),
     #[error("could not set up email: {0}")]
@@ -115,6 +122,8 @@ pub enum StartError {
 /// A built server: database open, port bound, not yet serving.
 pub struct Application {
     listener: TcpListener,
+    /// `GET /metrics`, on an address of its own (`METRICS_ADDR`), when set.
+    metrics: Option<TcpListener>,
     app: App,
     auth: Arc<Auth>,
     limiters: RateLimiters,
@@ -146,6 +155,16 @@ impl Application {
         let listener = TcpListener::bind(addr)
             .await
             .map_err(|source| StartError::Bind { addr, source })?;
+        let metrics = match config.ops.metrics_addr {
+            Some(addr) => {
+                crate::telemetry::install();
+                let listener = TcpListener::bind(addr)
+                    .await
+                    .map_err(|source| StartError::Bind { addr, source })?;
+                Some(listener)
+            }
+            None => None,
+        };
         let serve_limits = ServeLimits {
             header_timeout: HEADER_READ_TIMEOUT.min(config.http.request_timeout),
             max_connections: config
@@ -165,6 +184,7 @@ impl Application {
         tracing::debug!(?serve_limits, "serving");
         Ok(Self {
             listener,
+            metrics,
             app,
             auth,
             limiters,
@@ -175,6 +195,11 @@ impl Application {
     /// The address actually bound (the real port when the config asked for port 0).
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
         self.listener.local_addr()
+    }
+
+    /// The address `GET /metrics` is served on, if metrics are on.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics.as_ref().and_then(|l| l.local_addr().ok())
     }
 
     /// The per-IP rate limiters, for tests that check how many clients they track.
@@ -190,9 +215,34 @@ impl Application {
     /// Serves until `shutdown` completes, lets in-flight requests finish, then closes the pool.
     pub async fn run_until(self, shutdown: impl Future<Output = ()>) {
         let sweeper = tokio::spawn(sweep_forever(self.auth.clone(), self.limiters.clone()));
+        let metrics = self
+            .metrics
+            .map(|listener| tokio::spawn(serve_metrics(listener)));
         crate::serve::serve(self.listener, self.app, self.serve_limits, shutdown).await;
         sweeper.abort();
+        if let Some(metrics) = metrics {
+            metrics.abort();
+        }
         self.auth.shutdown(MAIL_DRAIN).await;
+    }
+}
+
+/// `GET /metrics` in the Prometheus text format, and nothing else, on the internal listener.
+async fn serve_metrics(listener: TcpListener) {
+    let metrics = axum::Router::new().route(
+        "/metrics",
+        axum::routing::get(|| async {
+            (
+                [(
+                    axum::http::header::CONTENT_TYPE,
+                    "text/plain; version=0.0.4; charset=utf-8",
+                )],
+                crate::telemetry::render(),
+            )
+        }),
+    );
+    if let Err(e) = axum::serve(listener, metrics).await {
+        tracing::error!(error = %e, "the metrics listener stopped");
     }
 }
 
@@ -212,12 +262,15 @@ async fn sweep_forever(auth: Arc<Auth>, limiters: RateLimiters) {
 /// (development with neither) a generated key kept in a file beside the SQLite database
 /// (`<file>.mfa-key`, mode 0600), so a restart locks nobody out; for a database with no file
 /// of its own (in memory, MySQL, PostgreSQL), a key for this run only, with a warning.
-fn mfa_key(config: &Config) -> Result<MfaKey, StartError> {
+pub fn mfa_key(config: &Config) -> Result<MfaKey, StartError> {
     if let Some(key) = &config.auth.mfa_encryption_key {
         return parse_key(key.expose_secret()).ok_or_else(|| StartError::MfaKeyFile {
             path: "MFA_ENCRYPTION_KEY".into(),
             problem: "not 64 hex characters".into(),
         });
+    }
+    if config.auth.jwt_secret_previous.is_some() {
+        return Err(StartError::MfaKeyDuringRotation);
     }
     if let Some(secret) = &config.auth.jwt_secret {
         return Ok(MfaKey::derived_from(secret.expose_secret().as_bytes()));

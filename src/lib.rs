@@ -9,6 +9,7 @@
 //!
 //! | module | holds | imports of ours |
 //! |---|---|---|
+//! | [`admin`] | the operator's commands (`authd users …`) on the database, telling running servers through the revocation channel | `db`, `store`, `domain`, `clock` |
 //! | [`app`] | start-up: builds the parts from a [`Config`], binds, serves, shuts down | everything, once |
 //! | `serve` | the accept loop: hyper HTTP/1.1, header timeout, connection cap, graceful drain | nothing |
 //! | [`http`] | router and layer order, one file per group of handlers, request/response schemas, extractors, error mapping, middleware, OpenAPI docs | `auth`, `domain`, `config`, `limits` |
@@ -18,6 +19,7 @@
 //! | [`mail`] | messages and templates, the `Mailer` trait, console, SMTP and in-memory mailers | `domain`, `config` |
 //! | [`config`] | the typed configuration, parsed once into one section per part | `domain`, `limits` |
 //! | [`limits`] | limit values and the decisions about them (lockouts, code budgets, the mail throttle): pure functions with their tests | `domain`, `clock` |
+//! | [`telemetry`] | the Prometheus metrics: names, labels, the recorder | nothing |
 //! | [`clock`] | the one place that reads the wall clock (clippy refuses it elsewhere) | nothing |
 //! | [`domain`] | value types, valid by construction: `UserEmail`, `UserName`, `Password`, `Code`, ids, `User`, TOTP secrets and recovery codes | nothing |
 //!
@@ -27,6 +29,7 @@
 //! `main.rs` reads the config and calls [`Application::build`]; tests build the same
 //! application on port 0 with their own [`Parts`].
 
+pub mod admin;
 pub mod app;
 pub mod auth;
 pub mod clock;
@@ -38,7 +41,8 @@ pub mod limits;
 pub mod mail;
 mod serve;
 pub mod store;
+pub mod telemetry;
 
-pub use app::{Application, StartError};
+pub use app::{Application, StartError, mfa_key};
 pub use auth::Parts;
 pub use config::Config;

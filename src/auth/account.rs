@@ -7,6 +7,7 @@ use std::net::IpAddr;
 use super::guard::MailKind;
 use super::mfa::SecondFactor;
 use super::{Auth, AuthError, Client, Session, SignedIn};
+use crate::db::audit::EventKind;
 use crate::db::users::UserRecord;
 use crate::db::{self, DbError};
 use crate::domain::{Code, CodeKey, Invalid, Password, User, UserEmail};
@@ -44,7 +45,7 @@ impl Auth {
         client: &Client,
     ) -> Result<SignedIn, AuthError> {
         let record = self.confirm_password(session, current, client.ip).await?;
-        self.step_up(&record, factor, client.ip).await?;
+        self.step_up(&record, factor, client).await?;
         new.check_length().map_err(AuthError::WeakPassword)?;
         if new.expose() == current.expose() {
             return Err(AuthError::WeakPassword(Invalid::new(
@@ -57,9 +58,9 @@ impl Auth {
         let hash = self.passwords.hash(new).await?;
         let user_id = record.user_id();
         let draft = self.draft_session(user_id, client);
-        let now = self.clock.now();
+        let event = self.event(user_id, EventKind::PasswordChanged, client);
         let ended =
-            db::sessions::replace_password(&self.db, user_id, &hash, Some(&draft.row()), now)
+            db::sessions::replace_password(&self.db, user_id, &hash, Some(&draft.row()), &event)
                 .await?;
         self.sessions.revoke(Revocation::User(user_id)).await;
         let email = stored_email(&record)?;
@@ -80,10 +81,11 @@ impl Auth {
         new_email: &UserEmail,
         password: &Password,
         factor: Option<&SecondFactor>,
-        client: IpAddr,
+        client: &Client,
     ) -> Result<(), AuthError> {
-        let record = self.confirm_password(session, password, client).await?;
+        let record = self.confirm_password(session, password, client.ip).await?;
         self.step_up(&record, factor, client).await?;
+        let client = client.ip;
         if new_email.as_str() == record.email {
             return Err(AuthError::SameEmail);
         }
@@ -128,7 +130,7 @@ impl Auth {
         &self,
         session: &Session,
         code: &Code,
-        client: IpAddr,
+        client: &Client,
     ) -> Result<User, AuthError> {
         let user_id = session.user.id;
         let pending = db::users::pending_email(&self.db, user_id)
@@ -139,10 +141,10 @@ impl Auth {
             user: user_id,
             to: pending.clone(),
         };
-        self.use_code(&key, code, client).await?;
-        let now = self.clock.now();
+        self.use_code(&key, code, client.ip).await?;
+        let event = self.event(user_id, EventKind::EmailChanged, client);
         let (user, ended) =
-            match db::users::confirm_email_change(&self.db, user_id, &pending, &session.id, now)
+            match db::users::confirm_email_change(&self.db, user_id, &pending, &session.id, &event)
                 .await
             {
                 Ok(Some(changed)) => changed,
@@ -169,9 +171,9 @@ impl Auth {
         session: &Session,
         password: &Password,
         factor: Option<&SecondFactor>,
-        client: IpAddr,
+        client: &Client,
     ) -> Result<(), AuthError> {
-        let record = self.confirm_password(session, password, client).await?;
+        let record = self.confirm_password(session, password, client.ip).await?;
         self.step_up(&record, factor, client).await?;
         let user_id = record.user_id();
         let pending = db::users::pending_email(&self.db, user_id).await?;

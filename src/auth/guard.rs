@@ -10,6 +10,7 @@ use super::{Auth, AuthError};
 use crate::domain::{Code, CodeKey, UserEmail};
 use crate::limits::{Limit, Tally, lockout_after_failure, per_client_mail_share, retry_after};
 use crate::store::{Attempt, CodeCheck, Counted};
+use crate::telemetry;
 
 /// The kinds of email a client can ask for; each has its own cooldown per address.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -148,6 +149,7 @@ impl Auth {
             Ok(_) => Ok(()),
             Err(AuthError::TooManyAttempts { retry_after }) => {
                 tracing::info!(kind = kind.key(), "email request refused by the throttle");
+                telemetry::email(kind.key(), "throttled");
                 Err(AuthError::MailThrottled { retry_after })
             }
             Err(other) => Err(other),

@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use super::{Auth, AuthError};
+use crate::clock::delta;
 use crate::db;
 use crate::mail::DeliveryStatus;
 
@@ -38,6 +39,11 @@ impl Auth {
         let purged = db::sessions::purge_ended(&self.db, self.live(now)).await?;
         if purged > 0 {
             tracing::debug!(purged, "expired and idle sessions purged");
+        }
+        let cutoff = now - delta(self.settings.audit_retention);
+        let events = db::audit::purge(&self.db, cutoff).await?;
+        if events > 0 {
+            tracing::debug!(events, "security events past the retention purged");
         }
         Ok(())
     }

@@ -2,16 +2,19 @@
 
 use std::future::Future;
 use std::net::IpAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
 use super::{Auth, AuthError, Client};
 use crate::clock::delta;
+use crate::db::audit::EventKind;
 use crate::db::users::UserRecord;
 use crate::db::{self, DbError, sessions::NewSession};
 use crate::domain::{Password, SessionHandle, SessionId, User, UserAgent, UserEmail, UserId};
 use crate::limits::lockout_after_failure;
+use crate::telemetry::{self, LoginOutcome as Outcome};
 
 /// What a login with the right password leads to.
 #[derive(Debug)]
@@ -69,23 +72,54 @@ impl Auth {
         password: &Password,
         client: &Client,
     ) -> Result<LoginOutcome, AuthError> {
-        let lookup = db::users::find_by_email(&self.db, email);
-        let record = self
+        let known = AtomicBool::new(false);
+        let lookup = async {
+            let found = db::users::find_by_email(&self.db, email).await;
+            known.store(matches!(found, Ok(Some(_))), Ordering::Relaxed);
+            found
+        };
+        let checked = self
             .checked_password(email.as_str(), lookup, password, client.ip)
-            .await?;
+            .await;
+        let record = match checked {
+            Ok(record) => record,
+            Err(e) => {
+                match e {
+                    AuthError::InvalidCredentials if known.load(Ordering::Relaxed) => {
+                        telemetry::login(Outcome::WrongPassword);
+                        self.record_later(email, EventKind::LoginFailed, client);
+                    }
+                    AuthError::InvalidCredentials => telemetry::login(Outcome::UnknownUser),
+                    AuthError::TooManyAttempts { .. } => {
+                        telemetry::login(Outcome::Locked);
+                        self.record_later(email, EventKind::LoginLocked, client);
+                    }
+                    _ => {}
+                }
+                return Err(e);
+            }
+        };
         if !record.is_verified {
+            telemetry::login(Outcome::Unverified);
             return Ok(LoginOutcome::Unverified);
         }
         if record.mfa_enabled {
             let mfa_token = self.mfa_token(&record);
             tracing::info!(user_id = %record.id, "password right; second factor asked");
+            telemetry::login(Outcome::MfaRequired);
             return Ok(LoginOutcome::MfaRequired { mfa_token });
         }
         let draft = self.draft_session(record.user_id(), client);
-        if !db::sessions::create(&self.db, &draft.row(), &record.password_hash).await? {
+        let new_sign_in = self.new_sign_in(record.user_id(), client).await;
+        let event = self.event(record.user_id(), EventKind::LoginSucceeded, client);
+        if !db::sessions::create(&self.db, &draft.row(), &record.password_hash, &event).await? {
             // The password changed while it was being checked (a reset): the old one is void.
             return Err(AuthError::InvalidCredentials);
         }
+        if new_sign_in {
+            self.notify_new_sign_in(&record.email, client).await;
+        }
+        telemetry::login(Outcome::Success);
         Ok(LoginOutcome::SignedIn(
             self.sign_in(record.into_user(), &draft)?,
         ))
@@ -111,6 +145,7 @@ impl Auth {
             .tokens
             .issue(user.id, &draft.id, draft.created_at, draft.expires_at)
             .map_err(|e| AuthError::Internal(e.to_string()))?;
+        telemetry::session_created();
         Ok(SignedIn {
             user,
             token,
@@ -144,8 +179,9 @@ impl Auth {
             let record = lookup.await?;
             let hash = record.as_ref().map(|r| r.password_hash.as_str());
             let matched = self.passwords.verify(password, hash).await?;
+            // A disabled account answers as a wrong password: its state is not revealed.
             record
-                .filter(|_| matched)
+                .filter(|r| matched && r.disabled_at.is_none())
                 .ok_or(AuthError::InvalidCredentials)
         }
         .await;

@@ -7,6 +7,7 @@ use crate::clock::delta;
 use crate::domain::{Code, CodeKey, Purpose, UserEmail};
 use crate::mail::{Email, Message};
 use crate::store::NewCode;
+use crate::telemetry;
 
 impl Auth {
     /// Issues a code for `key`, replacing any earlier one, and mails it. For a verification
@@ -61,8 +62,12 @@ impl Auth {
             to: to.clone(),
             message,
         };
-        if let Err(e) = self.mailer.send(email).await {
-            tracing::error!(kind, error = %e, "email not sent");
+        match self.mailer.send(email).await {
+            Ok(()) => telemetry::email(kind, "sent"),
+            Err(e) => {
+                telemetry::email(kind, "failed");
+                tracing::error!(kind, error = %e, "email not sent");
+            }
         }
     }
 }

@@ -13,6 +13,7 @@ use qrcode::render::svg;
 use super::login::SignedIn;
 use super::mfa_keys::{MfaClaims, password_fingerprint};
 use super::{Auth, AuthError, Client, Session};
+use crate::db::audit::EventKind;
 use crate::db::users::UserRecord;
 use crate::db::{self};
 use crate::domain::{
@@ -51,9 +52,9 @@ impl Auth {
         &self,
         session: &Session,
         password: &crate::domain::Password,
-        client: IpAddr,
+        client: &Client,
     ) -> Result<TotpSetup, AuthError> {
-        let record = self.confirm_password(session, password, client).await?;
+        let record = self.confirm_password(session, password, client.ip).await?;
         if record.mfa_enabled {
             return Err(AuthError::MfaAlreadyOn);
         }
@@ -84,11 +85,11 @@ impl Auth {
         &self,
         session: &Session,
         code: &Code,
-        client: IpAddr,
+        client: &Client,
     ) -> Result<Vec<RecoveryCode>, AuthError> {
         let user_id = session.user.id;
         let codes = self
-            .counted_factor(user_id, client, async {
+            .counted_factor(user_id, client.ip, async {
                 let row = db::mfa::totp(&self.db, user_id)
                     .await?
                     .ok_or(AuthError::NotAuthenticated)?;
@@ -103,7 +104,8 @@ impl Auth {
                     .ok_or(AuthError::WrongSecondFactor)?;
                 let codes = new_recovery_codes();
                 let digests = self.recovery_digests(user_id, &codes);
-                if !db::mfa::enable(&self.db, user_id, &sealed, step, &digests, now).await? {
+                let event = self.event(user_id, EventKind::MfaEnabled, client);
+                if !db::mfa::enable(&self.db, user_id, &sealed, step, &digests, &event).await? {
                     // Another request enabled it, or set up a newer secret, meanwhile.
                     return Err(AuthError::MfaNotPending);
                 }
@@ -123,15 +125,16 @@ impl Auth {
         session: &Session,
         password: &crate::domain::Password,
         factor: &SecondFactor,
-        client: IpAddr,
+        client: &Client,
     ) -> Result<(), AuthError> {
-        let record = self.confirm_password(session, password, client).await?;
+        let record = self.confirm_password(session, password, client.ip).await?;
         if !record.mfa_enabled {
             return Err(AuthError::MfaOff);
         }
         self.confirm_factor(&record, factor, client).await?;
         let user_id = record.user_id();
-        if !db::mfa::disable(&self.db, user_id, self.clock.now()).await? {
+        let event = self.event(user_id, EventKind::MfaDisabled, client);
+        if !db::mfa::disable(&self.db, user_id, &event).await? {
             return Err(AuthError::MfaOff);
         }
         let ended = self.end_other_sessions(session).await?;
@@ -147,9 +150,9 @@ impl Auth {
         session: &Session,
         password: &crate::domain::Password,
         factor: &SecondFactor,
-        client: IpAddr,
+        client: &Client,
     ) -> Result<Vec<RecoveryCode>, AuthError> {
-        let record = self.confirm_password(session, password, client).await?;
+        let record = self.confirm_password(session, password, client.ip).await?;
         if !record.mfa_enabled {
             return Err(AuthError::MfaOff);
         }
@@ -188,7 +191,7 @@ impl Auth {
                 if tally.count > 1 {
                     return Err(AuthError::NotAuthenticated);
                 }
-                let used = self.use_token(&claims, factor).await;
+                let used = self.use_token(&claims, factor, client).await;
                 if used.is_err() {
                     if let Err(e) = self.counters.unhit(&claim, now).await {
                         tracing::warn!(error = %e, "an mfa_token could not be given back");
@@ -198,8 +201,13 @@ impl Auth {
             })
             .await?;
         let draft = self.draft_session(user_id, client);
-        if !db::sessions::create(&self.db, &draft.row(), &record.password_hash).await? {
+        let new_sign_in = self.new_sign_in(user_id, client).await;
+        let event = self.event(user_id, EventKind::LoginSucceeded, client);
+        if !db::sessions::create(&self.db, &draft.row(), &record.password_hash, &event).await? {
             return Err(AuthError::NotAuthenticated);
+        }
+        if new_sign_in {
+            self.notify_new_sign_in(&record.email, client).await;
         }
         self.sign_in(record.into_user(), &draft)
     }
@@ -210,7 +218,7 @@ impl Auth {
         &self,
         record: &UserRecord,
         factor: Option<&SecondFactor>,
-        client: IpAddr,
+        client: &Client,
     ) -> Result<(), AuthError> {
         if !record.mfa_enabled {
             return Ok(());
@@ -236,13 +244,16 @@ impl Auth {
         &self,
         claims: &MfaClaims,
         factor: &SecondFactor,
+        client: &Client,
     ) -> Result<UserRecord, AuthError> {
         let record = db::users::find_by_id(&self.db, claims.user)
             .await?
-            .filter(|r| password_fingerprint(&r.password_hash) == claims.password)
+            .filter(|r| {
+                password_fingerprint(&r.password_hash) == claims.password && r.disabled_at.is_none()
+            })
             .ok_or(AuthError::NotAuthenticated)?;
         if record.mfa_enabled {
-            self.use_factor(&record, factor).await?;
+            self.use_factor(&record, factor, client).await?;
         }
         Ok(record)
     }
@@ -252,10 +263,10 @@ impl Auth {
         &self,
         record: &UserRecord,
         factor: &SecondFactor,
-        client: IpAddr,
+        client: &Client,
     ) -> Result<(), AuthError> {
-        self.counted_factor(record.user_id(), client, self.use_factor(record, factor))
-            .await
+        let used = self.use_factor(record, factor, client);
+        self.counted_factor(record.user_id(), client.ip, used).await
     }
 
     /// Checks `factor` and uses it up: a TOTP code's step (no code is good twice) or the
@@ -264,6 +275,7 @@ impl Auth {
         &self,
         record: &UserRecord,
         factor: &SecondFactor,
+        client: &Client,
     ) -> Result<(), AuthError> {
         let user_id = record.user_id();
         match factor {
@@ -289,6 +301,8 @@ impl Auth {
                 }
                 let left = db::mfa::recovery_codes_left(&self.db, user_id).await?;
                 tracing::info!(%user_id, left, "recovery code used");
+                self.record(user_id, EventKind::RecoveryCodeUsed, client)
+                    .await;
                 let notice = Message::RecoveryCodeUsed {
                     left: left.unsigned_abs(),
                 };
@@ -360,7 +374,7 @@ impl Auth {
     }
 
     /// Mails a notice to a stored address (one that no longer parses gets none).
-    async fn notify(&self, email: &str, message: Message) {
+    pub(super) async fn notify(&self, email: &str, message: Message) {
         if let Ok(email) = UserEmail::parse(email) {
             self.send(&email, message).await;
         }

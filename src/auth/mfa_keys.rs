@@ -31,6 +31,12 @@ impl MfaKey {
         Self::new(derive(jwt_secret, b"authd mfa encryption key v1"))
     }
 
+    /// The key as 64 hex characters, what `MFA_ENCRYPTION_KEY` takes: for the operator's
+    /// `authd mfa-key`, which pins a derived key before `JWT_SECRET` is rotated.
+    pub fn to_hex(&self) -> String {
+        hex::encode(self.expose())
+    }
+
     fn expose(&self) -> &[u8; MFA_KEY_BYTES] {
         self.0.expose_secret()
     }

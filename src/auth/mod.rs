@@ -4,6 +4,7 @@
 //! modules, and what the counts mean is decided in [`crate::limits`].
 
 mod account;
+mod audit;
 mod breach;
 mod error;
 mod guard;
@@ -105,7 +106,7 @@ impl Auth {
         };
         Ok(Self {
             passwords: Passwords::new(settings.bcrypt_cost, settings.hash_limits),
-            tokens: Tokens::new(signing_key),
+            tokens: Tokens::new(signing_key, settings.jwt_secret_previous.as_ref()),
             sessions,
             mfa: MfaKeys::new(mfa_key, signing_key.expose_secret().as_bytes()),
             breach,

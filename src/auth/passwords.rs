@@ -11,6 +11,7 @@ use tokio::sync::{OnceCell, OwnedSemaphorePermit, Semaphore, oneshot};
 
 use crate::domain::{MAX_PASSWORD_BYTES, Password};
 use crate::limits::HashLimits;
+use crate::telemetry;
 
 #[derive(Debug, thiserror::Error)]
 pub enum PasswordError {
@@ -161,6 +162,30 @@ struct Gate {
     slots: Arc<Semaphore>,
     waiting: AtomicUsize,
     max_waiting: usize,
+    /// Hashes running or waiting, for the `authd_password_hash_in_flight` gauge.
+    in_flight: AtomicUsize,
+}
+
+/// A running hash's slot: counted in flight until dropped.
+struct Slot<'a> {
+    _permit: OwnedSemaphorePermit,
+    _counted: InFlight<'a>,
+}
+
+/// One hash in flight (running or waiting), for as long as it lives.
+struct InFlight<'a>(&'a AtomicUsize);
+
+impl<'a> InFlight<'a> {
+    fn new(count: &'a AtomicUsize) -> Self {
+        telemetry::hash_in_flight(count.fetch_add(1, Ordering::SeqCst) + 1);
+        Self(count)
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        telemetry::hash_in_flight(self.0.fetch_sub(1, Ordering::SeqCst) - 1);
+    }
 }
 
 /// Counts one waiter for as long as it lives, even if the request is dropped while waiting.
@@ -178,23 +203,34 @@ impl Gate {
             slots: Arc::new(Semaphore::new(limits.concurrent.max(1))),
             waiting: AtomicUsize::new(0),
             max_waiting: limits.queued,
+            in_flight: AtomicUsize::new(0),
         }
     }
 
-    async fn enter(&self) -> Result<OwnedSemaphorePermit, PasswordError> {
-        if let Ok(slot) = self.slots.clone().try_acquire_owned() {
-            return Ok(slot);
+    async fn enter(&self) -> Result<Slot<'_>, PasswordError> {
+        let counted = InFlight::new(&self.in_flight);
+        if let Ok(permit) = self.slots.clone().try_acquire_owned() {
+            return Ok(Slot {
+                _permit: permit,
+                _counted: counted,
+            });
         }
         let place = self.waiting.fetch_add(1, Ordering::SeqCst);
         let _waiting = Waiting(&self.waiting);
         if place >= self.max_waiting {
+            telemetry::hash_rejected();
             return Err(PasswordError::Busy);
         }
-        self.slots
+        let permit = self
+            .slots
             .clone()
             .acquire_owned()
             .await
-            .map_err(|_| PasswordError::Busy)
+            .map_err(|_| PasswordError::Busy)?;
+        Ok(Slot {
+            _permit: permit,
+            _counted: counted,
+        })
     }
 }
 

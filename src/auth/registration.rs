@@ -5,7 +5,8 @@ use std::net::IpAddr;
 use chrono::{DateTime, Utc};
 
 use super::guard::MailKind;
-use super::{Auth, AuthError};
+use super::{Auth, AuthError, Client};
+use crate::db::audit::EventKind;
 use crate::db::{self, DbError};
 use crate::domain::{Code, CodeKey, Password, User, UserEmail, UserName};
 use crate::mail::Message;
@@ -30,18 +31,21 @@ impl Auth {
         name: &UserName,
         email: &UserEmail,
         password: &Password,
-        client: IpAddr,
+        client: &Client,
     ) -> Result<(), AuthError> {
         self.acceptable_password(password, email.as_str(), Some(name.as_str()))
             .await?;
-        self.throttle_mail(MailKind::Verification, email, client)
+        self.throttle_mail(MailKind::Verification, email, client.ip)
             .await?;
         let now = self.clock.now();
         let pending = match db::users::find_by_email(&self.db, email).await? {
             None => {
                 let hash = self.passwords.hash(password).await?;
                 match db::users::insert(&self.db, name, email, &hash, now).await {
-                    Ok(()) => true,
+                    Ok(()) => {
+                        self.record_later(email, EventKind::AccountCreated, client);
+                        true
+                    }
                     // Another registration of this address won the race: compete with it.
                     Err(DbError::Duplicate) => {
                         self.register_again(name, email, password, now).await?
@@ -96,14 +100,15 @@ impl Auth {
         &self,
         email: &UserEmail,
         code: &Code,
-        client: IpAddr,
+        client: &Client,
     ) -> Result<Verified, AuthError> {
-        self.use_code(&CodeKey::VerifyEmail(email.clone()), code, client)
+        self.use_code(&CodeKey::VerifyEmail(email.clone()), code, client.ip)
             .await?;
         let now = self.clock.now();
         let (user, password_set) = db::users::mark_verified(&self.db, email, now)
             .await?
             .ok_or(AuthError::InvalidCode)?;
+        self.record(user.id, EventKind::EmailVerified, client).await;
         if !password_set {
             tracing::info!(
                 user_id = %user.id,

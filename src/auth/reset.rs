@@ -3,8 +3,9 @@
 use std::net::IpAddr;
 
 use super::guard::MailKind;
-use super::{Auth, AuthError};
+use super::{Auth, AuthError, Client};
 use crate::db;
+use crate::db::audit::EventKind;
 use crate::domain::{Code, CodeKey, Password, UserEmail};
 use crate::mail::Message;
 use crate::store::Revocation;
@@ -32,7 +33,7 @@ impl Auth {
         email: &UserEmail,
         code: &Code,
         new_password: &Password,
-        client: IpAddr,
+        client: &Client,
     ) -> Result<(), AuthError> {
         // Only what the client sent goes into the check: using the stored name would let a
         // 422 tell anyone which addresses have accounts.
@@ -40,14 +41,14 @@ impl Auth {
             .await?;
         // Hash first: if the server is too busy to hash, the code is still unused for a retry.
         let hash = self.passwords.hash(new_password).await?;
-        self.use_code(&CodeKey::ResetPassword(email.clone()), code, client)
+        self.use_code(&CodeKey::ResetPassword(email.clone()), code, client.ip)
             .await?;
         let user = db::users::find_by_email(&self.db, email)
             .await?
             .ok_or(AuthError::InvalidCode)?;
-        let now = self.clock.now();
+        let event = self.event(user.user_id(), EventKind::PasswordReset, client);
         let ended =
-            db::sessions::replace_password(&self.db, user.user_id(), &hash, None, now).await?;
+            db::sessions::replace_password(&self.db, user.user_id(), &hash, None, &event).await?;
         self.sessions.revoke(Revocation::User(user.user_id())).await;
         tracing::info!(user_id = %user.id, sessions_ended = ended, "password reset");
         self.send(email, Message::PasswordChanged).await;

@@ -7,8 +7,9 @@ use chrono::{DateTime, Utc};
 
 use super::session_cache::Cached;
 use super::tokens::TokenError;
-use super::{Auth, AuthError};
+use super::{Auth, AuthError, Client};
 use crate::clock::delta;
+use crate::db::audit::EventKind;
 use crate::db::{self, sessions::Live};
 use crate::domain::{SessionHandle, SessionId, SessionInfo, User};
 use crate::store::Revocation;
@@ -85,11 +86,15 @@ impl Auth {
     }
 
     /// Ends one session, here at once and on the other instances as soon as they hear of it.
-    pub async fn logout(&self, session_id: &SessionId) -> Result<(), AuthError> {
-        db::sessions::delete(&self.db, session_id).await?;
+    pub async fn logout(&self, session_id: &SessionId, client: &Client) -> Result<(), AuthError> {
+        let owner = db::sessions::owner(&self.db, session_id).await?;
+        let ended = db::sessions::delete(&self.db, session_id).await?;
         self.sessions
             .revoke(Revocation::Session(session_id.clone()))
             .await;
+        if let Some(user_id) = owner.filter(|_| ended) {
+            self.record(user_id, EventKind::Logout, client).await;
+        }
         Ok(())
     }
 
@@ -119,6 +124,7 @@ impl Auth {
         &self,
         session: &Session,
         handle: &SessionHandle,
+        client: &Client,
     ) -> Result<bool, AuthError> {
         let live = self.live(self.clock.now());
         let id = db::sessions::find_by_handle(&self.db, session.user.id, handle, live)
@@ -129,25 +135,42 @@ impl Auth {
         }
         self.sessions.revoke(Revocation::Session(id.clone())).await;
         tracing::info!(user_id = %session.user.id, "session ended from the session list");
-        Ok(id == session.id)
+        let current = id == session.id;
+        let kind = if current {
+            EventKind::Logout
+        } else {
+            EventKind::SessionRevoked
+        };
+        self.record(session.user.id, kind, client).await;
+        Ok(current)
     }
 
     /// Ends every session of the user but the one asking; returns how many ended.
-    pub async fn logout_others(&self, session: &Session) -> Result<u64, AuthError> {
+    pub async fn logout_others(
+        &self,
+        session: &Session,
+        client: &Client,
+    ) -> Result<u64, AuthError> {
         let user_id = session.user.id;
         let live = self.live(self.clock.now());
         let ended = db::sessions::delete_all(&self.db, user_id, Some(&session.id), live).await?;
         self.sessions.revoke(Revocation::User(user_id)).await;
+        if ended > 0 {
+            self.record(user_id, EventKind::SessionRevoked, client)
+                .await;
+        }
         tracing::info!(%user_id, ended, "other sessions ended");
         Ok(ended)
     }
 
     /// Ends every session of the user, the one asking included; returns how many ended.
-    pub async fn logout_all(&self, session: &Session) -> Result<u64, AuthError> {
+    pub async fn logout_all(&self, session: &Session, client: &Client) -> Result<u64, AuthError> {
         let user_id = session.user.id;
         let live = self.live(self.clock.now());
         let ended = db::sessions::delete_all(&self.db, user_id, None, live).await?;
         self.sessions.revoke(Revocation::User(user_id)).await;
+        self.record(user_id, EventKind::SessionRevoked, client)
+            .await;
         tracing::info!(%user_id, ended, "every session ended");
         Ok(ended)
     }

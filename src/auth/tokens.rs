@@ -33,6 +33,8 @@ pub struct TokenClaims {
 pub struct Tokens {
     encoding: EncodingKey,
     decoding: DecodingKey,
+    /// The key being rotated out (`JWT_SECRET_PREVIOUS`): its tokens are still accepted.
+    previous: Option<DecodingKey>,
     validation: Validation,
 }
 
@@ -47,7 +49,8 @@ pub enum TokenError {
 }
 
 impl Tokens {
-    pub fn new(secret: &SecretString) -> Self {
+    /// Signs with `secret`; checks with it, then with `previous` if given.
+    pub fn new(secret: &SecretString, previous: Option<&SecretString>) -> Self {
         // Only HS256 is accepted: a token claiming "none" or any other algorithm fails the
         // signature check before anything in it is read. Expiry is checked against our clock.
         let mut validation = Validation::new(Algorithm::HS256);
@@ -57,6 +60,7 @@ impl Tokens {
         Self {
             encoding: EncodingKey::from_secret(secret.expose_secret().as_bytes()),
             decoding: DecodingKey::from_secret(secret.expose_secret().as_bytes()),
+            previous: previous.map(|p| DecodingKey::from_secret(p.expose_secret().as_bytes())),
             validation,
         }
     }
@@ -80,6 +84,10 @@ impl Tokens {
 
     pub fn check(&self, token: &str, now: DateTime<Utc>) -> Result<TokenClaims, TokenError> {
         let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
+            .or_else(|e| match &self.previous {
+                Some(previous) => jsonwebtoken::decode::<Claims>(token, previous, &self.validation),
+                None => Err(e),
+            })
             .map_err(|_| TokenError::Invalid)?;
         let claims = data.claims;
         if claims.exp <= now.timestamp() {
@@ -103,7 +111,41 @@ mod tests {
     use chrono::TimeDelta;
 
     fn tokens() -> Tokens {
-        Tokens::new(&SecretString::from("test-secret-test-secret-test-secret"))
+        Tokens::new(
+            &SecretString::from("test-secret-test-secret-test-secret"),
+            None,
+        )
+    }
+
+    #[test]
+    fn tokens_of_the_previous_key_are_accepted_during_a_rotation_and_no_others() {
+        let old = SecretString::from("old-secret-old-secret-old-secret-old");
+        let new = SecretString::from("new-secret-new-secret-new-secret-new");
+        let sid = SessionId::generate();
+        let issued = Tokens::new(&old, None)
+            .issue(UserId::new(3), &sid, now(), now() + TimeDelta::minutes(5))
+            .unwrap();
+        let rotating = Tokens::new(&new, Some(&old));
+        assert_eq!(rotating.check(&issued, now()).unwrap().session_id, sid);
+        assert!(matches!(
+            Tokens::new(&new, None).check(&issued, now()),
+            Err(TokenError::Invalid)
+        ));
+        let fresh = rotating
+            .issue(UserId::new(3), &sid, now(), now() + TimeDelta::minutes(5))
+            .unwrap();
+        assert!(
+            Tokens::new(&new, None).check(&fresh, now()).is_ok(),
+            "signed with the new key"
+        );
+        let stranger = SecretString::from("another-secret-another-secret-anoth");
+        let forged = Tokens::new(&stranger, None)
+            .issue(UserId::new(3), &sid, now(), now() + TimeDelta::minutes(5))
+            .unwrap();
+        assert!(matches!(
+            rotating.check(&forged, now()),
+            Err(TokenError::Invalid)
+        ));
     }
 
     fn now() -> DateTime<Utc> {
@@ -166,7 +208,10 @@ mod tests {
     #[test]
     fn a_token_signed_with_another_key_is_refused() {
         let now = now();
-        let other = Tokens::new(&SecretString::from("another-secret-another-secret-xx"));
+        let other = Tokens::new(
+            &SecretString::from("another-secret-another-secret-xx"),
+            None,
+        );
         let t = other
             .issue(
                 UserId::new(7),

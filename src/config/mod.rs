@@ -35,6 +35,24 @@ pub struct Config {
     pub db: DbSettings,
     pub mail: MailSettings,
     pub store: StoreSettings,
+    pub ops: OpsSettings,
+}
+
+/// What operators watch: the log format and the metrics listener.
+#[derive(Clone, Debug)]
+pub struct OpsSettings {
+    pub log_format: LogFormat,
+    /// Where `GET /metrics` is served (Prometheus text format); no listener when `None`.
+    pub metrics_addr: Option<std::net::SocketAddr>,
+}
+
+/// How log lines are written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogFormat {
+    /// For people: one readable line per event.
+    Text,
+    /// For log shippers: one JSON object per line.
+    Json,
 }
 
 /// Where to listen, and how many connections to hold.
@@ -82,6 +100,8 @@ pub struct AuthSettings {
     pub hash_limits: HashLimits,
     /// `None` in development means "generate one at start"; production requires it.
     pub jwt_secret: Option<SecretString>,
+    /// The signing key being rotated out: tokens it signed are accepted until they expire.
+    pub jwt_secret_previous: Option<SecretString>,
     /// How long a session's user may be served from memory (zero: never).
     pub session_cache_ttl: Duration,
     /// Sessions the cache may hold.
@@ -89,6 +109,11 @@ pub struct AuthSettings {
     /// 32 bytes, hex-encoded, that seal TOTP secrets at rest; `None` derives the key from
     /// `jwt_secret` (or, in development without one, keeps a generated key in a file).
     pub mfa_encryption_key: Option<SecretString>,
+    /// How long security events are kept.
+    pub audit_retention: Duration,
+    /// Email a notice when a sign-in comes from a browser and network not seen for the user
+    /// within the retention.
+    pub login_notify: bool,
     /// The issuer authenticator apps show beside the account (`APP_NAME`).
     pub totp_issuer: String,
     pub breach: BreachSettings,
@@ -255,6 +280,7 @@ impl Config {
                 bcrypt_cost: env.number("BCRYPT_COST", 12, 4..=31)? as u32,
                 hash_limits: limits::hash_limits(&env)?,
                 jwt_secret: jwt_secret(&env, app_env)?,
+                jwt_secret_previous: jwt_secret_previous(&env)?,
                 session_cache_ttl: Duration::from_millis(env.number(
                     "SESSION_CACHE_TTL_MS",
                     1000,
@@ -262,6 +288,10 @@ impl Config {
                 )?),
                 session_cache_capacity: memory_max_entries,
                 mfa_encryption_key: mfa_encryption_key(&env)?,
+                audit_retention: Duration::from_secs(
+                    86_400 * env.number("AUDIT_RETENTION_DAYS", 90, 1..=3650)?,
+                ),
+                login_notify: env.flag("LOGIN_NOTIFY", true)?,
                 totp_issuer: email::app_name(&env),
                 breach: BreachSettings {
                     enabled: env.flag("PASSWORD_BREACH_CHECK", true)?,
@@ -291,6 +321,26 @@ impl Config {
                         .unwrap_or_else(|| "authd:".into()),
                 }),
                 memory_max_entries,
+            },
+            ops: OpsSettings {
+                log_format: match env.get("LOG_FORMAT").as_deref() {
+                    None | Some("text") => LogFormat::Text,
+                    Some("json") => LogFormat::Json,
+                    Some(other) => {
+                        return Err(ConfigError::new(
+                            "LOG_FORMAT",
+                            format!("must be text or json, got {other:?}"),
+                        ));
+                    }
+                },
+                metrics_addr: match env.get("METRICS_ADDR") {
+                    None => None,
+                    Some(_) => Some(env.parse(
+                        "METRICS_ADDR",
+                        std::net::SocketAddr::from(([127, 0, 0, 1], 9464)),
+                        "an address and port such as 127.0.0.1:9464",
+                    )?),
+                },
             },
         };
         config.check()?;
@@ -373,6 +423,27 @@ fn jwt_secret(env: &Env<'_>, app_env: AppEnv) -> Result<Option<SecretString>, Co
         )),
         _ => Ok(secret),
     }
+}
+
+/// The key being rotated out: as long as `JWT_SECRET` must be, and only beside one.
+fn jwt_secret_previous(env: &Env<'_>) -> Result<Option<SecretString>, ConfigError> {
+    const VAR: &str = "JWT_SECRET_PREVIOUS";
+    let Some(previous) = env.get(VAR) else {
+        return Ok(None);
+    };
+    if env.get("JWT_SECRET").is_none() {
+        return Err(ConfigError::new(
+            VAR,
+            "needs JWT_SECRET: the key that replaces it",
+        ));
+    }
+    if previous.len() < MIN_JWT_SECRET_BYTES {
+        return Err(ConfigError::new(
+            VAR,
+            format!("must be at least {MIN_JWT_SECRET_BYTES} bytes, like JWT_SECRET"),
+        ));
+    }
+    Ok(Some(SecretString::from(previous)))
 }
 
 /// Exactly 32 bytes as 64 hex characters, when set.

@@ -5,6 +5,7 @@
 use chrono::{DateTime, Utc};
 use sqlx::QueryBuilder;
 
+use super::audit::{NewEvent, record_in};
 use super::{Db, DbError, with_pool};
 use crate::domain::UserId;
 
@@ -50,7 +51,7 @@ pub async fn set_pending(
 }
 
 /// Turns TOTP on with the pending secret `sealed` (still the one stored), records `step` as
-/// used and replaces the recovery codes with `digests`, in one transaction. Returns false,
+/// used, replaces the recovery codes with `digests` and stores `event`, in one transaction. Returns false,
 /// changing nothing, if TOTP is on already or the pending secret changed.
 pub async fn enable(
     db: &Db,
@@ -58,8 +59,9 @@ pub async fn enable(
     sealed: &str,
     step: i64,
     digests: &[String],
-    now: DateTime<Utc>,
+    event: &NewEvent,
 ) -> Result<bool, DbError> {
+    let now = event.at;
     Ok(with_pool!(db, pool => async {
         let mut tx = pool.begin().await?;
         let mut on = QueryBuilder::new("UPDATE users SET mfa_enabled = ");
@@ -78,14 +80,17 @@ pub async fn enable(
             return Ok::<bool, sqlx::Error>(false);
         }
         replace_codes(&mut tx, user_id, digests).await?;
+        record_in(&mut tx, event).await?;
         tx.commit().await?;
         Ok(true)
     }
     .await)?)
 }
 
-/// Turns TOTP off: the secret, the last step and the recovery codes go. Returns whether it was on.
-pub async fn disable(db: &Db, user_id: UserId, now: DateTime<Utc>) -> Result<bool, DbError> {
+/// Turns TOTP off: the secret, the last step and the recovery codes go, and `event` is stored
+/// if it was on. Returns whether it was on.
+pub async fn disable(db: &Db, user_id: UserId, event: &NewEvent) -> Result<bool, DbError> {
+    let now = event.at;
     Ok(with_pool!(db, pool => async {
         let mut tx = pool.begin().await?;
         let mut off = QueryBuilder::new("UPDATE users SET mfa_enabled = ");
@@ -98,6 +103,9 @@ pub async fn disable(db: &Db, user_id: UserId, now: DateTime<Utc>) -> Result<boo
             .push_bind(true);
         let was_on = off.build().execute(&mut *tx).await?.rows_affected() == 1;
         replace_codes(&mut tx, user_id, &[]).await?;
+        if was_on {
+            record_in(&mut tx, event).await?;
+        }
         tx.commit().await?;
         Ok::<bool, sqlx::Error>(was_on)
     }

@@ -8,6 +8,8 @@
 //! missing database (MySQL also sets utf8mb4), the connection options, and which errors mean
 //! "the schema is gone".
 
+pub mod admin;
+pub mod audit;
 pub mod data;
 pub mod mfa;
 pub mod sessions;

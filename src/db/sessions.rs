@@ -7,6 +7,7 @@
 use chrono::{DateTime, Utc};
 use sqlx::QueryBuilder;
 
+use super::audit::{NewEvent, record_in};
 use super::{Db, DbError, with_pool};
 use crate::domain::{SessionHandle, SessionId, User, UserId};
 
@@ -94,19 +95,36 @@ where
 
 /// Opens a session, but only while the user's password hash is still the one the login
 /// checked: a login that checked the old password cannot open a session after a reset has
-/// ended them all. Returns whether the session was created.
+/// ended them all; stores `event` (the login) with it. Returns whether the session was created.
 pub async fn create(
     db: &Db,
     session: &NewSession<'_>,
     password_hash: &str,
+    event: &NewEvent,
 ) -> Result<bool, DbError> {
-    let created = with_pool!(db, pool => {
+    Ok(with_pool!(db, pool => async {
+        let mut tx = pool.begin().await?;
         let mut q = QueryBuilder::new("");
         push_session(&mut q, session);
         q.push(" AND password_hash = ").push_bind(password_hash);
-        q.build().execute(pool).await.map(|r| r.rows_affected())
+        if q.build().execute(&mut *tx).await?.rows_affected() != 1 {
+            return Ok::<bool, sqlx::Error>(false);
+        }
+        record_in(&mut tx, event).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+    .await)?)
+}
+
+/// The user a session belongs to, if it exists.
+pub async fn owner(db: &Db, session_id: &SessionId) -> Result<Option<UserId>, DbError> {
+    let row: Option<(i64,)> = with_pool!(db, pool => {
+        let mut q = QueryBuilder::new("SELECT user_id FROM sessions WHERE id = ");
+        q.push_bind(session_id.as_str());
+        q.build_query_as().fetch_optional(pool).await
     })?;
-    Ok(created == 1)
+    Ok(row.map(|(id,)| UserId::new(id)))
 }
 
 /// Appends "the session is live" conditions on the alias `s`.
@@ -132,7 +150,8 @@ pub async fn find_user(
     let row: Option<SessionUser> = with_pool!(db, pool => {
         let mut q = QueryBuilder::new(
             "SELECT u.id, u.name, u.email, u.is_verified, u.mfa_enabled, u.created_at, s.expires_at, \
-             s.last_used_at FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.id = ",
+             s.last_used_at FROM sessions s JOIN users u ON u.id = s.user_id \
+             WHERE u.disabled_at IS NULL AND s.id = ",
         );
         q.push_bind(session_id.as_str())
             .push(" AND s.user_id = ")
@@ -244,14 +263,16 @@ pub async fn delete_all(
 
 /// Sets a new password hash (verifying the address: a reset code proves control of it) and ends
 /// every session of the user, in one transaction; then opens `replacement`, if given, for the
-/// session that changed the password. Returns how many sessions ended.
+/// session that changed the password, and stores `event` (at whose time it all happens).
+/// Returns how many sessions ended.
 pub async fn replace_password(
     db: &Db,
     user_id: UserId,
     password_hash: &str,
     replacement: Option<&NewSession<'_>>,
-    now: DateTime<Utc>,
+    event: &NewEvent,
 ) -> Result<u64, DbError> {
+    let now = event.at;
     let ended = with_pool!(db, pool => async {
         let mut tx = pool.begin().await?;
         let mut set = QueryBuilder::new("UPDATE users SET password_hash = ");
@@ -271,6 +292,7 @@ pub async fn replace_password(
             push_session(&mut open, session);
             open.build().execute(&mut *tx).await?;
         }
+        record_in(&mut tx, event).await?;
         tx.commit().await?;
         Ok::<u64, sqlx::Error>(ended)
     }

@@ -3,6 +3,7 @@
 use chrono::{DateTime, Utc};
 use sqlx::QueryBuilder;
 
+use super::audit::{NewEvent, record_in};
 use super::{Db, DbError, with_pool};
 use crate::domain::{SessionId, User, UserEmail, UserId, UserName};
 
@@ -16,6 +17,8 @@ pub struct UserRecord {
     pub is_verified: bool,
     /// Whether login asks for a second factor.
     pub mfa_enabled: bool,
+    /// When an operator disabled the account: no password matches it then.
+    pub disabled_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     /// When the latest registration of a still-unverified address was made.
     pub registered_at: DateTime<Utc>,
@@ -26,8 +29,8 @@ pub struct UserRecord {
 pub const NO_PASSWORD: &str = "";
 
 /// The columns a [`UserRecord`] is read from.
-const RECORD: &str = "SELECT id, name, email, password_hash, is_verified, mfa_enabled, created_at, \
-                      registered_at FROM users";
+const RECORD: &str = "SELECT id, name, email, password_hash, is_verified, mfa_enabled, \
+                      disabled_at, created_at, registered_at FROM users";
 
 impl UserRecord {
     pub fn user_id(&self) -> UserId {
@@ -195,7 +198,7 @@ pub async fn pending_email(db: &Db, user_id: UserId) -> Result<Option<String>, D
 }
 
 /// Moves the user to `new_email` if that is still the pending request, and ends every other
-/// session, in one transaction. Returns the updated user and how many sessions ended, `None`
+/// session, in one transaction with `event`. Returns the updated user and how many sessions ended, `None`
 /// if the request is no longer pending, or [`DbError::Duplicate`] if the address got an
 /// account meanwhile.
 pub async fn confirm_email_change(
@@ -203,8 +206,9 @@ pub async fn confirm_email_change(
     user_id: UserId,
     new_email: &UserEmail,
     keep: &SessionId,
-    now: DateTime<Utc>,
+    event: &NewEvent,
 ) -> Result<Option<(User, u64)>, DbError> {
+    let now = event.at;
     let changed = with_pool!(db, pool => async {
         let mut tx = pool.begin().await?;
         let mut set = QueryBuilder::new("UPDATE users SET email = ");
@@ -226,6 +230,7 @@ pub async fn confirm_email_change(
         let mut read = QueryBuilder::new(RECORD);
         read.push(" WHERE id = ").push_bind(user_id.get());
         let record: UserRecord = read.build_query_as().fetch_one(&mut *tx).await?;
+        record_in(&mut tx, event).await?;
         tx.commit().await?;
         Ok::<_, sqlx::Error>(Some((record.into_user(), ended)))
     }

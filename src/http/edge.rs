@@ -22,7 +22,9 @@ use tracing::Instrument;
 use super::client_ip::ClientGate;
 use super::error::ApiError;
 use super::middleware::{Cors, csrf_refusal, json_error, request_id, security_headers};
+use super::routes::{RouteTable, method_label};
 use super::{IpLimiter, REQUEST_ID};
+use crate::telemetry;
 
 /// What the edge needs, built once.
 pub struct EdgeConfig {
@@ -34,6 +36,8 @@ pub struct EdgeConfig {
     pub gate: ClientGate,
     /// The per-IP budget every request draws on.
     pub general: IpLimiter,
+    /// The route patterns, for the metrics.
+    pub routes: RouteTable,
 }
 
 /// The edge around `inner`.
@@ -68,13 +72,20 @@ where
     fn call(&mut self, mut req: Request) -> Self::Future {
         let started = Instant::now();
         let id = request_id(&mut req);
+        let config = self.config.clone();
         let span = tracing::info_span!(
             "request",
             method = %req.method(),
             path = %req.uri().path(),
+            route = config.routes.route_of(req.uri().path()),
             request_id = id.to_str().unwrap_or("-"),
         );
-        let config = self.config.clone();
+        let measured = telemetry::enabled().then(|| {
+            (
+                method_label(req.method()),
+                config.routes.route_of(req.uri().path()),
+            )
+        });
         let origin = config.cors.allowed_origin(req.headers());
         let docs_page = super::docs::is_docs_path(req.uri().path());
         let early = self.refusal(&mut req, origin.as_ref());
@@ -92,9 +103,14 @@ where
                 security_headers(headers, config.hsts, docs_page);
                 Cors::apply(headers, origin);
                 headers.insert(REQUEST_ID, id);
+                let took = started.elapsed();
+                let status = response.status().as_u16();
+                if let Some((method, route)) = measured {
+                    telemetry::http_request(method, route, status, took);
+                }
                 tracing::info!(
-                    latency_us = started.elapsed().as_micros() as u64,
-                    status = response.status().as_u16(),
+                    latency_us = took.as_micros() as u64,
+                    status,
                     "finished processing request"
                 );
                 Ok(response)
@@ -126,6 +142,7 @@ impl<S> Edge<S> {
         }
         let (client, address) = config.gate.client_of(req);
         if let Err(not_until) = config.general.check_key(&client.0) {
+            telemetry::rate_limited("general");
             let wait = not_until.wait_time_from(DefaultClock::default().now());
             return Some(
                 ApiError::TooManyRequests {

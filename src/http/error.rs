@@ -40,7 +40,16 @@ pub struct ValidationErrorBody {
 
 impl FieldError {
     pub fn body(path: &[&str], kind: &str, msg: impl Into<String>) -> Self {
-        let mut loc = vec!["body".to_owned()];
+        Self::at("body", path, kind, msg)
+    }
+
+    /// A problem with the query parameter `name`.
+    pub fn query(name: &str, kind: &str, msg: impl Into<String>) -> Self {
+        Self::at("query", &[name], kind, msg)
+    }
+
+    fn at(place: &str, path: &[&str], kind: &str, msg: impl Into<String>) -> Self {
+        let mut loc = vec![place.to_owned()];
         loc.extend(path.iter().map(|p| (*p).to_owned()));
         Self {
             loc,

@@ -10,6 +10,7 @@ pub mod error;
 mod extract;
 mod health;
 mod middleware;
+mod routes;
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -103,6 +104,7 @@ pub fn router(state: AppState, settings: &HttpSettings) -> Option<(App, RateLimi
         )
         .routes(routes!(health::health))
         .split_for_parts();
+    let route_table = routes::RouteTable::new(openapi.paths.paths.keys());
     let api = api
         .merge(docs::router(openapi))
         .fallback(|| async { ApiError::Status(StatusCode::NOT_FOUND, "Not Found") })
@@ -123,6 +125,7 @@ pub fn router(state: AppState, settings: &HttpSettings) -> Option<(App, RateLimi
             settings.max_clients,
         ),
         general: general_limiter,
+        routes: route_table,
     };
     Some((Edge::new(timed, config), limiters))
 }
@@ -143,11 +146,14 @@ fn rate_limit(limit: RateLimit) -> Option<(IpGovernor, IpLimiter)> {
 /// 429 in our shape, with the seconds to wait in Retry-After.
 fn rate_limited(error: GovernorError) -> Response<Body> {
     match error {
-        GovernorError::TooManyRequests { wait_time, .. } => ApiError::TooManyRequests {
-            retry_after_secs: wait_time.max(1),
-            detail: RATE_LIMITED,
+        GovernorError::TooManyRequests { wait_time, .. } => {
+            crate::telemetry::rate_limited("credentials");
+            ApiError::TooManyRequests {
+                retry_after_secs: wait_time.max(1),
+                detail: RATE_LIMITED,
+            }
+            .into_response()
         }
-        .into_response(),
         GovernorError::UnableToExtractKey | GovernorError::Other { .. } => {
             detail_response(StatusCode::INTERNAL_SERVER_ERROR, "Internal server error")
         }

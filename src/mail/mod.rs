@@ -56,6 +56,8 @@ pub enum Message {
     TotpDisabled,
     /// A recovery code was used; `left` remain.
     RecoveryCodeUsed { left: u64 },
+    /// A sign-in from a browser and network not seen for the account lately.
+    NewSignIn { ip: String, user_agent: String },
 }
 
 impl Message {
@@ -74,6 +76,7 @@ impl Message {
             Message::TotpEnabled => "totp_enabled",
             Message::TotpDisabled => "totp_disabled",
             Message::RecoveryCodeUsed { .. } => "recovery_code_used",
+            Message::NewSignIn { .. } => "new_sign_in",
         }
     }
 

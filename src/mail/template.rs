@@ -2,7 +2,7 @@
 //!
 //! Each `.txt` file starts with a `Subject:` line and a blank line; its `.html` twin is the
 //! HTML part. Placeholders are `{{app_name}}`, `{{code}}`, `{{minutes}}`, `{{registered_at}}`,
-//! `{{new_email}}` and `{{left}}`.
+//! `{{new_email}}`, `{{left}}`, `{{ip}}` and `{{device}}`.
 
 use super::Message;
 
@@ -38,6 +38,7 @@ fn sources(message: &Message) -> (&'static str, &'static str) {
         Message::TotpEnabled => templates!("totp_enabled"),
         Message::TotpDisabled => templates!("totp_disabled"),
         Message::RecoveryCodeUsed { .. } => templates!("recovery_code_used"),
+        Message::NewSignIn { .. } => templates!("new_sign_in"),
     }
 }
 
@@ -57,22 +58,36 @@ pub fn render(message: &Message, app_name: &str) -> Rendered {
         Message::RecoveryCodeUsed { left } => left.to_string(),
         _ => String::new(),
     };
+    let (ip, device) = match message {
+        Message::NewSignIn { ip, user_agent } => (
+            ip.clone(),
+            if user_agent.is_empty() {
+                "an unknown browser".to_owned()
+            } else {
+                user_agent.clone()
+            },
+        ),
+        _ => (String::new(), String::new()),
+    };
     let registered_at = match message {
         Message::VerificationCode { registered_at, .. } => {
             registered_at.format("%Y-%m-%d at %H:%M UTC").to_string()
         }
         _ => String::new(),
     };
-    let fill = |source: &str, app_name: &str, new_email: &str| {
+    // The values a user or client chose are HTML-escaped in the HTML part.
+    let fill = |source: &str, escape: fn(&str) -> String| {
         source
-            .replace("{{app_name}}", app_name)
+            .replace("{{app_name}}", &escape(app_name))
             .replace("{{code}}", code)
             .replace("{{minutes}}", &minutes)
             .replace("{{registered_at}}", &registered_at)
-            .replace("{{new_email}}", new_email)
+            .replace("{{new_email}}", &escape(&new_email))
             .replace("{{left}}", &left)
+            .replace("{{ip}}", &escape(&ip))
+            .replace("{{device}}", &escape(&device))
     };
-    let text = fill(text_source, app_name, &new_email);
+    let text = fill(text_source, str::to_owned);
     let (subject_line, body) = text.split_once("\n\n").unwrap_or(("", text.as_str()));
     let subject = subject_line
         .strip_prefix("Subject: ")
@@ -82,11 +97,7 @@ pub fn render(message: &Message, app_name: &str) -> Rendered {
     Rendered {
         subject,
         text: body.to_owned(),
-        html: fill(
-            html_source,
-            &escape_html(app_name),
-            &escape_html(&new_email),
-        ),
+        html: fill(html_source, escape_html),
     }
 }
 
@@ -139,6 +150,10 @@ mod tests {
             Message::TotpEnabled,
             Message::TotpDisabled,
             Message::RecoveryCodeUsed { left: 7 },
+            Message::NewSignIn {
+                ip: "203.0.113.7".into(),
+                user_agent: "Mozilla/5.0 <script>".into(),
+            },
         ]
     }
 
@@ -165,6 +180,13 @@ mod tests {
         assert!(r.text.contains("5 minutes") && r.html.contains("5 minutes"));
         let r = render(&all()[1], "Acme");
         assert!(r.text.contains("10 minutes"));
+    }
+
+    #[test]
+    fn the_new_sign_in_notice_names_the_address_and_the_browser_escaped() {
+        let r = render(all().last().unwrap(), "Acme");
+        assert!(r.text.contains("203.0.113.7") && r.text.contains("Mozilla/5.0 <script>"));
+        assert!(r.html.contains("Mozilla/5.0 &lt;script&gt;") && !r.html.contains("<script>"));
     }
 
     #[test]

@@ -82,15 +82,51 @@ impl Binary {
 
     /// The base URL once the log says where the server listens.
     pub fn base_url(&self, within: Duration) -> Option<String> {
+        self.word_after("listening on ", within)
+    }
+
+    /// The word the log writes after `marker` (up to a space or a quote), once it has written
+    /// it, within `within`.
+    pub fn word_after(&self, marker: &str, within: Duration) -> Option<String> {
         let deadline = Instant::now() + within;
         while Instant::now() < deadline {
             let output = self.output();
-            if let Some(rest) = output.split("listening on ").nth(1) {
-                return rest.split_whitespace().next().map(str::to_owned);
+            if let Some(rest) = output.split(marker).nth(1) {
+                let word = rest.split(|c: char| c.is_whitespace() || c == '"').next();
+                return word.map(str::to_owned);
             }
             std::thread::sleep(Duration::from_millis(20));
         }
         None
+    }
+
+    /// The code of the newest console email of `kind` (`verification_code`,
+    /// `password_reset_code`…) to `email`, once the log has it (within ten seconds).
+    pub fn mailed_code(&self, email: &str, kind: &str) -> String {
+        let marker = format!("console email to {email}: {kind} ");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let output = self.output();
+            let code = output.lines().rev().find_map(|line| {
+                let after = line.split(&marker).nth(1)?;
+                let code = after.split_whitespace().next()?;
+                (code.len() == 6 && code.bytes().all(|b| b.is_ascii_digit()))
+                    .then(|| code.to_owned())
+            });
+            if let Some(code) = code {
+                return code;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no {kind} to {email} in the log: {output}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// The process id, to look at what the process holds open.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 }
 
@@ -101,7 +137,7 @@ impl Drop for Binary {
     }
 }
 
-const STRONG: &str = "a-jwt-secret-of-at-least-thirty-two-bytes-0123";
+pub const STRONG: &str = "a-jwt-secret-of-at-least-thirty-two-bytes-0123";
 
 #[test]
 fn a_short_jwt_secret_stops_the_start_in_every_environment() {
@@ -151,7 +187,7 @@ fn production_with_the_console_mailer_starts_only_when_explicitly_allowed() {
 async fn a_forged_or_oversized_request_id_is_replaced_and_never_logged() {
     let authd = Binary::start(&[("JWT_SECRET", STRONG), ("RUST_LOG", "info")]);
     let base = authd.base_url(Duration::from_secs(30)).expect("listening");
-    let client = reqwest::Client::new();
+    let client = crate::helpers::client();
     let forged = "x status=500 request_id=forged-by-client";
     let huge = "A".repeat(8_000);
     for id in [forged, huge.as_str(), "trace me", "\"quoted\""] {

@@ -25,6 +25,7 @@ async fn the_schema_documents_every_operation_with_its_bodies_and_errors() {
         ("/api/auth/sessions/{id}", "delete"),
         ("/api/auth/logout-others", "post"),
         ("/api/auth/logout-all", "post"),
+        ("/api/auth/activity", "get"),
         ("/api/auth/change-email", "post"),
         ("/api/auth/confirm-email-change", "post"),
         ("/api/auth/delete-account", "post"),

@@ -27,7 +27,7 @@ pub struct Plan {
     pub rss_requests: u64,
     pub bcrypt_cost: u32,
     /// Parts of the run to do (`ceiling`, `paths`, `idle`, `backends`, `login`, `memory`,
-    /// `mfa`, `startup`); all when empty.
+    /// `mfa`, `metrics`, `startup`); all when empty.
     pub only: Vec<String>,
 }
 
@@ -178,6 +178,32 @@ async fn session(server: &Server) -> Result<Arc<String>, String> {
         .map(Arc::new)
 }
 
+/// `/me` of one signed-in session, 64 connections, on a server of its own started with these
+/// settings; printed as the row `name`.
+async fn me_row(
+    bin: &Path,
+    log_level: &str,
+    database_url: Option<&str>,
+    extra: &[(&'static str, &str)],
+    name: &str,
+    top: Option<f64>,
+    d: Until,
+) -> Result<(), String> {
+    let (server, _) = authd(bin, log_level, database_url, extra).await?;
+    let token = session(&server).await?;
+    let host = server.host.clone();
+    let me = hammer(
+        &host,
+        64,
+        d,
+        get_step(host.clone(), "/api/auth/me", Some(token)),
+    )
+    .await
+    .summary();
+    row(name, &me, top);
+    Ok(())
+}
+
 fn row(name: &str, s: &Summary, ceiling: Option<f64>) {
     let share = ceiling.map_or(String::new(), |c| {
         format!("{:.0} %", 100.0 * s.per_second / c)
@@ -249,22 +275,8 @@ pub async fn run(plan: Plan) -> Result<(), String> {
             top,
         );
         drop(server);
-        let (server, _) = authd(bin, "info", None, &[]).await?;
-        let token = session(&server).await?;
-        let host = server.host.clone();
-        let me = hammer(
-            &host,
-            64,
-            d,
-            get_step(host.clone(), "/api/auth/me", Some(token)),
-        )
-        .await
-        .summary();
-        row(
-            &format!("{label}authd GET /api/auth/me (cookie), info"),
-            &me,
-            top,
-        );
+        let name = format!("{label}authd GET /api/auth/me (cookie), info");
+        me_row(bin, "info", None, &[], &name, top, d).await?;
     }
 
     if plan.wants("idle") {
@@ -273,24 +285,9 @@ pub async fn run(plan: Plan) -> Result<(), String> {
 
     for url in plan.database_urls.iter().filter(|_| plan.wants("backends")) {
         let fresh = fresh_database(url);
-        let (server, _) = authd(&plan.server, "warn", Some(&fresh), &[]).await?;
-        let token = session(&server).await?;
-        let host = server.host.clone();
-        let me = hammer(
-            &host,
-            64,
-            d,
-            get_step(host.clone(), "/api/auth/me", Some(token)),
-        )
-        .await
-        .summary();
         let backend = url.split(':').next().unwrap_or(url);
-        row(
-            &format!("authd GET /api/auth/me (cookie), warn, {backend}"),
-            &me,
-            top,
-        );
-        drop(server);
+        let name = format!("authd GET /api/auth/me (cookie), warn, {backend}");
+        me_row(&plan.server, "warn", Some(&fresh), &[], &name, top, d).await?;
         drop_database(&fresh).await;
     }
 
@@ -300,8 +297,25 @@ pub async fn run(plan: Plan) -> Result<(), String> {
     if plan.wants("mfa") {
         mfa_logins(&plan, cores, d).await?;
     }
+    if plan.wants("metrics") {
+        metrics_on_and_off(&plan, top, d).await?;
+    }
     if plan.wants("startup") {
         startup(&plan).await?;
+    }
+    Ok(())
+}
+
+/// `/me` with the Prometheus metrics off and on (`METRICS_ADDR`), alternating, two rounds each.
+async fn metrics_on_and_off(plan: &Plan, top: Option<f64>, d: Until) -> Result<(), String> {
+    for round in 1..=2 {
+        for (label, extra) in [
+            ("metrics off", &[][..]),
+            ("metrics on", &[("METRICS_ADDR", "127.0.0.1:0")][..]),
+        ] {
+            let name = format!("authd GET /api/auth/me (cookie), warn, {label}, round {round}");
+            me_row(&plan.server, "warn", None, extra, &name, top, d).await?;
+        }
     }
     Ok(())
 }

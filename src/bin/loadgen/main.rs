@@ -6,7 +6,7 @@
 //!     target/release/loadgen --spawn target/release/authd [--before OLD_BINARY] \
 //!         [--database-url mysql://root@127.0.0.1:3306/x] [--database-url postgres://root@127.0.0.1:5432/x] \
 //!         [--duration 10] [--rss-requests 1000000] [--bcrypt-cost 12] \
-//!         [--only ceiling,paths,idle,backends,login,memory,mfa,startup]
+//!         [--only ceiling,paths,idle,backends,login,memory,mfa,metrics,startup]
 //!
 //! Against a server started by hand (it must run with the raised limits of BENCHMARKS.md and
 //! the console mailer, whose log the load generator reads codes from):

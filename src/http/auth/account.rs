@@ -104,7 +104,7 @@ pub async fn change_email(
             &req.new_email,
             &req.password,
             req.step_up.factor().as_ref(),
-            client.ip,
+            &client,
         )
         .await?;
     Ok((
@@ -144,7 +144,7 @@ pub async fn confirm_email_change(
 ) -> Result<Json<EmailChangedBody>, ApiError> {
     let user = state
         .auth
-        .confirm_email_change(&session, &req.otp, client.ip)
+        .confirm_email_change(&session, &req.otp, &client)
         .await?;
     Ok(Json(EmailChangedBody {
         message: "Email address changed. Every other session was signed out.".into(),
@@ -183,7 +183,7 @@ pub async fn delete_account(
             &session,
             &req.password,
             req.step_up.factor().as_ref(),
-            client.ip,
+            &client,
         )
         .await?;
     Ok((

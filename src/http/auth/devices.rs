@@ -15,7 +15,7 @@ use crate::http::docs::responses::{
     CrossSite, SessionNotFound, TooMany, Unauthorized, Unavailable,
 };
 use crate::http::error::ApiError;
-use crate::http::extract::CurrentUser;
+use crate::http::extract::{Caller, CurrentUser};
 
 /// Sessions: the signed-in user's live sessions, newest first.
 ///
@@ -63,6 +63,7 @@ pub async fn list_sessions(
 )]
 pub async fn end_session(
     State(state): State<AppState>,
+    Caller(client): Caller,
     CurrentUser(session): CurrentUser,
     id: Result<Path<String>, PathRejection>,
 ) -> Result<(StatusCode, HeaderMap), ApiError> {
@@ -72,7 +73,7 @@ pub async fn end_session(
         .ok()
         .and_then(|Path(id)| SessionHandle::parse(&id))
         .ok_or(AuthError::NotFound)?;
-    let was_current = state.auth.end_session(&session, &handle).await?;
+    let was_current = state.auth.end_session(&session, &handle, &client).await?;
     let headers = if was_current {
         cleared_cookie(&state)?
     } else {
@@ -97,9 +98,10 @@ pub async fn end_session(
 )]
 pub async fn logout_others(
     State(state): State<AppState>,
+    Caller(client): Caller,
     CurrentUser(session): CurrentUser,
 ) -> Result<Json<SessionsEndedBody>, ApiError> {
-    let ended = state.auth.logout_others(&session).await?;
+    let ended = state.auth.logout_others(&session, &client).await?;
     Ok(Json(SessionsEndedBody {
         message: "Every other session was signed out.".into(),
         ended,
@@ -123,9 +125,10 @@ pub async fn logout_others(
 )]
 pub async fn logout_all(
     State(state): State<AppState>,
+    Caller(client): Caller,
     CurrentUser(session): CurrentUser,
 ) -> Result<(HeaderMap, Json<SessionsEndedBody>), ApiError> {
-    let ended = state.auth.logout_all(&session).await?;
+    let ended = state.auth.logout_all(&session, &client).await?;
     let body = SessionsEndedBody {
         message: "Every session was signed out.".into(),
         ended,

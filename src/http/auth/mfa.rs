@@ -47,7 +47,7 @@ pub async fn totp_setup(
 ) -> Result<Json<TotpSetupBody>, ApiError> {
     let setup = state
         .auth
-        .setup_totp(&session, &req.password, client.ip)
+        .setup_totp(&session, &req.password, &client)
         .await?;
     Ok(Json(TotpSetupBody {
         secret: setup.secret.base32(),
@@ -82,10 +82,7 @@ pub async fn totp_enable(
     CurrentUser(session): CurrentUser,
     JsonBody(req): JsonBody<TotpCodeRequest>,
 ) -> Result<Json<RecoveryCodesBody>, ApiError> {
-    let codes = state
-        .auth
-        .enable_totp(&session, &req.code, client.ip)
-        .await?;
+    let codes = state.auth.enable_totp(&session, &req.code, &client).await?;
     Ok(recovery_codes_body(
         "Two-factor login is on. Keep these recovery codes somewhere safe: each works once, \
          and they are not shown again.",
@@ -153,7 +150,7 @@ pub async fn totp_disable(
 ) -> Result<Json<MessageBody>, ApiError> {
     state
         .auth
-        .disable_totp(&session, &req.password, &req.factor, client.ip)
+        .disable_totp(&session, &req.password, &req.factor, &client)
         .await?;
     Ok(message(
         "Two-factor login is off. Every other session was signed out.",
@@ -185,7 +182,7 @@ pub async fn recovery_codes(
 ) -> Result<Json<RecoveryCodesBody>, ApiError> {
     let codes = state
         .auth
-        .new_recovery_codes(&session, &req.password, &req.factor, client.ip)
+        .new_recovery_codes(&session, &req.password, &req.factor, &client)
         .await?;
     Ok(recovery_codes_body(
         "New recovery codes. The old ones no longer work; these are not shown again.",

@@ -2,6 +2,7 @@
 //! carries its OpenAPI description, so the published schema is the code's own.
 
 mod account;
+mod activity;
 mod devices;
 mod mfa;
 mod reset;
@@ -47,6 +48,7 @@ pub fn session_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(devices::end_session))
         .routes(routes!(devices::logout_others))
         .routes(routes!(devices::logout_all))
+        .routes(routes!(activity::activity))
 }
 
 fn new_password(raw: &str) -> Result<Password, Invalid> {

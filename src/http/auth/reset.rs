@@ -11,6 +11,7 @@ use crate::http::body::JsonBody;
 use crate::http::client_ip::ClientIp;
 use crate::http::docs::responses::{BodyErrors, CrossSite, InvalidCode};
 use crate::http::error::ApiError;
+use crate::http::extract::Caller;
 
 /// Forgot password: emails a reset code if the address has an account.
 ///
@@ -55,12 +56,12 @@ pub async fn forgot_password(
 )]
 pub async fn reset_password(
     State(state): State<AppState>,
-    Extension(ClientIp(client)): Extension<ClientIp>,
+    Caller(client): Caller,
     JsonBody(req): JsonBody<ResetRequest>,
 ) -> Result<Json<MessageBody>, ApiError> {
     state
         .auth
-        .reset_password(&req.email, &req.otp, &req.new_password, client)
+        .reset_password(&req.email, &req.otp, &req.new_password, &client)
         .await
         .map_err(|e| match e {
             AuthError::WeakPassword(invalid) => ApiError::weak_password("new_password", invalid),

@@ -115,10 +115,11 @@ pub(super) fn cleared_cookie(state: &AppState) -> Result<HeaderMap, ApiError> {
 )]
 pub async fn logout(
     State(state): State<AppState>,
+    Caller(client): Caller,
     PresentedSessions(sessions): PresentedSessions,
 ) -> Result<(HeaderMap, Json<MessageBody>), ApiError> {
     for session_id in &sessions {
-        state.auth.logout(session_id).await?;
+        state.auth.logout(session_id, &client).await?;
     }
     Ok((cleared_cookie(&state)?, message("Logged out successfully")))
 }

@@ -13,6 +13,7 @@ use crate::http::body::JsonBody;
 use crate::http::client_ip::ClientIp;
 use crate::http::docs::responses::{BodyErrors, CrossSite, InvalidCode};
 use crate::http::error::ApiError;
+use crate::http::extract::Caller;
 
 /// Register: stores an unverified account and emails a 6-digit verification code.
 ///
@@ -34,12 +35,12 @@ use crate::http::error::ApiError;
 )]
 pub async fn register(
     State(state): State<AppState>,
-    Extension(ClientIp(client)): Extension<ClientIp>,
+    Caller(client): Caller,
     JsonBody(req): JsonBody<RegisterRequest>,
 ) -> Result<(StatusCode, Json<RegisterBody>), ApiError> {
     state
         .auth
-        .register(&req.name, &req.email, &req.password, client)
+        .register(&req.name, &req.email, &req.password, &client)
         .await?;
     let body = RegisterBody {
         message: "Registration received. Check your email for a 6-digit verification code.".into(),
@@ -68,12 +69,12 @@ pub async fn register(
 )]
 pub async fn verify_email(
     State(state): State<AppState>,
-    Extension(ClientIp(client)): Extension<ClientIp>,
+    Caller(client): Caller,
     JsonBody(req): JsonBody<CodeRequest>,
 ) -> Result<Json<VerifiedBody>, ApiError> {
     let verified = state
         .auth
-        .verify_email(&req.email, &req.otp, client)
+        .verify_email(&req.email, &req.otp, &client)
         .await?;
     let message = if verified.password_set {
         "Email verified successfully. You can now log in."

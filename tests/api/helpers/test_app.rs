@@ -135,6 +135,12 @@ impl TestApp {
         body["access_token"].as_str().expect("token").to_owned()
     }
 
+    /// The prefix of this instance's Redis keys and channel, when it has a Redis of its own
+    /// (the first of [`Backend::spawn_pair`](super::Backend::spawn_pair)).
+    pub fn redis_prefix(&self) -> Option<&str> {
+        self._redis.as_ref().map(|r| r.prefix.as_str())
+    }
+
     /// GET /api/auth/me with `Authorization: Bearer <token>` and no cookies.
     pub async fn me_with_bearer(&self, token: &str) -> Response {
         reqwest::Client::new()
