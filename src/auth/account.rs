@@ -33,6 +33,20 @@ impl Auth {
             })
     }
 
+    /// What every account change asks first: the password (as [`Auth::confirm_password`]),
+    /// then, for a user with TOTP on, the second factor (see [`Auth::step_up`]).
+    async fn reauthenticate(
+        &self,
+        session: &Session,
+        password: &Password,
+        factor: Option<&SecondFactor>,
+        client: &Client,
+    ) -> Result<UserRecord, AuthError> {
+        let record = self.confirm_password(session, password, client.ip).await?;
+        self.step_up(&record, factor, client).await?;
+        Ok(record)
+    }
+
     /// Sets a new password after checking the current one. The session asking is replaced by a
     /// new one (returned), every other session ends, pending reset codes stop working, and the
     /// address is told.
@@ -44,8 +58,9 @@ impl Auth {
         factor: Option<&SecondFactor>,
         client: &Client,
     ) -> Result<SignedIn, AuthError> {
-        let record = self.confirm_password(session, current, client.ip).await?;
-        self.step_up(&record, factor, client).await?;
+        let record = self
+            .reauthenticate(session, current, factor, client)
+            .await?;
         new.check_length().map_err(AuthError::WeakPassword)?;
         if new.expose() == current.expose() {
             return Err(AuthError::WeakPassword(Invalid::new(
@@ -83,8 +98,9 @@ impl Auth {
         factor: Option<&SecondFactor>,
         client: &Client,
     ) -> Result<(), AuthError> {
-        let record = self.confirm_password(session, password, client.ip).await?;
-        self.step_up(&record, factor, client).await?;
+        let record = self
+            .reauthenticate(session, password, factor, client)
+            .await?;
         let client = client.ip;
         if new_email.as_str() == record.email {
             return Err(AuthError::SameEmail);
@@ -173,8 +189,9 @@ impl Auth {
         factor: Option<&SecondFactor>,
         client: &Client,
     ) -> Result<(), AuthError> {
-        let record = self.confirm_password(session, password, client.ip).await?;
-        self.step_up(&record, factor, client).await?;
+        let record = self
+            .reauthenticate(session, password, factor, client)
+            .await?;
         let user_id = record.user_id();
         let pending = db::users::pending_email(&self.db, user_id).await?;
         if !db::users::delete(&self.db, user_id).await? {
