@@ -14,7 +14,7 @@ use crate::clock::{Clock, delta};
 use crate::db::admin::Account;
 use crate::db::audit::{EventKind, NewEvent};
 use crate::db::sessions::Live;
-use crate::db::{self, Db, DbError};
+use crate::db::{self, Db, DbError, Effects};
 use crate::domain::{UserEmail, UserId};
 use crate::store::{Revocation, Revocations};
 
@@ -147,7 +147,11 @@ impl Admin {
             ip: String::new(),
             user_agent: "operator: authd users mfa-reset".into(),
         };
-        let was_on = db::mfa::disable(&self.db, user_id, &event).await?;
+        let effects = Effects {
+            event,
+            mail: Vec::new(),
+        };
+        let was_on = db::mfa::disable(&self.db, user_id, &effects).await?;
         db::sessions::delete_all(&self.db, user_id, None, self.live()).await?;
         self.publish(Revocation::User(user_id)).await;
         Ok(was_on)

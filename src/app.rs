@@ -13,15 +13,13 @@ use crate::clock::SystemClock;
 use crate::config::{AppEnv, Config, EmailTransport};
 use crate::db::{Db, DbError};
 use crate::http::{self, App, AppState, RateLimiters};
-use crate::mail::{ConsoleMailer, MailError, Mailer, RetryPolicy, SmtpMailer};
+use crate::mail::{ConsoleMailer, MailError, Mailer, SmtpMailer};
 use crate::serve::ServeLimits;
 use crate::store::{MemoryCodeStore, MemoryCounters, NoOtherInstances, RedisStore, StoreError};
 
 /// Longest a client may take to send its request line and headers (shorter if the whole
 /// request timeout is).
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
-/// How long queued email may take to go out at shutdown.
-const MAIL_DRAIN: Duration = Duration::from_secs(5);
 /// How often expired codes, counters, sessions and idle rate-limit keys are swept away.
 const SWEEP_INTERVAL: Duration = Duration::from_secs(60);
 
@@ -46,8 +44,7 @@ impl Parts {
         }
     }
 
-    /// The parts `config` asks for. Starts the SMTP delivery task when email goes over SMTP,
-    /// so it needs a running Tokio runtime.
+    /// The parts `config` asks for.
     pub fn for_config(config: &Config) -> Result<Self, StartError> {
         let mailer: Arc<dyn Mailer> = match &config.mail.transport {
             EmailTransport::Console => {
@@ -60,11 +57,9 @@ impl Parts {
                 }
                 Arc::new(ConsoleMailer)
             }
-            EmailTransport::Smtp(settings) => Arc::new(SmtpMailer::start(
-                settings,
-                &config.mail.app_name,
-                RetryPolicy::default(),
-            )?),
+            EmailTransport::Smtp(settings) => {
+                Arc::new(SmtpMailer::new(settings, &config.mail.app_name)?)
+            }
         };
         let mut parts = Self {
             mailer,
@@ -147,7 +142,14 @@ impl Application {
             SecretString::from(hex::encode(rand::random::<[u8; 32]>()))
         });
         let mfa_key = mfa_key(&config)?;
-        let auth = Arc::new(Auth::new(db, parts, config.auth, &signing_key, &mfa_key)?);
+        let auth = Arc::new(Auth::new(
+            db,
+            parts,
+            config.auth,
+            &signing_key,
+            &mfa_key,
+            config.mail.outbox,
+        )?);
         let state = AppState::new(auth.clone(), config.http.cookie_secure);
         let (app, limiters) = http::router(state, &config.http).ok_or(StartError::RateLimit)?;
 
@@ -171,6 +173,7 @@ impl Application {
                 .server
                 .max_connections
                 .unwrap_or_else(crate::serve::default_max_connections),
+            drain_timeout: config.server.shutdown_timeout,
         };
         let open_files = crate::serve::open_file_limit();
         if serve_limits.max_connections >= open_files {
@@ -212,18 +215,42 @@ impl Application {
         self.auth.db().clone()
     }
 
-    /// Serves until `shutdown` completes, lets in-flight requests finish, then closes the pool.
+    /// Serves, and delivers queued email, until `shutdown` completes. Then stops listening,
+    /// lets requests in flight and deliveries under way finish within `SHUTDOWN_TIMEOUT_SECONDS`
+    /// of the signal, gives back the outbox rows it still holds (what is not delivered stays
+    /// queued for the next start) and closes the pool.
     pub async fn run_until(self, shutdown: impl Future<Output = ()>) {
         let sweeper = tokio::spawn(sweep_forever(self.auth.clone(), self.limiters.clone()));
         let metrics = self
             .metrics
             .map(|listener| tokio::spawn(serve_metrics(listener)));
-        crate::serve::serve(self.listener, self.app, self.serve_limits, shutdown).await;
+        let (stop_mail, mail_stopped) = tokio::sync::watch::channel(false);
+        let auth = self.auth.clone();
+        let mut deliveries = tokio::spawn(async move { auth.deliver_mail(mail_stopped).await });
+        let began = Arc::new(std::sync::OnceLock::new());
+        let signal = {
+            let began = began.clone();
+            async move {
+                shutdown.await;
+                let _ = began.set(tokio::time::Instant::now());
+                let _ = stop_mail.send(true);
+            }
+        };
+        crate::serve::serve(self.listener, self.app, self.serve_limits, signal).await;
         sweeper.abort();
         if let Some(metrics) = metrics {
             metrics.abort();
         }
-        self.auth.shutdown(MAIL_DRAIN).await;
+        let bound = self.serve_limits.drain_timeout;
+        let left = began.get().map_or(bound, |began: &tokio::time::Instant| {
+            bound.saturating_sub(began.elapsed())
+        });
+        if tokio::time::timeout(left, &mut deliveries).await.is_err() {
+            tracing::warn!("deliveries still under way at the shutdown timeout; cut short");
+            deliveries.abort();
+        }
+        self.auth.release_mail().await;
+        self.auth.close().await;
     }
 }
 

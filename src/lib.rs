@@ -13,10 +13,10 @@
 //! | [`app`] | start-up: builds the parts from a [`Config`], binds, serves, shuts down | everything, once |
 //! | `serve` | the accept loop: hyper HTTP/1.1, header timeout, connection cap, graceful drain | nothing |
 //! | [`http`] | router and layer order, one file per group of handlers, request/response schemas, extractors, error mapping, middleware, OpenAPI docs | `auth`, `domain`, `config`, `limits` |
-//! | [`auth`] | the flows, one file per capability (registration, login, reset, sessions, account, two-factor), the bcrypt hasher, session tokens, the keys that seal TOTP secrets, the breached-password client | `store`, `db`, `mail`, `limits`, `config`, `domain`, `clock` |
+//! | [`auth`] | the flows, one file per capability (registration, login, reset, sessions, account, two-factor), the bcrypt hasher, session tokens, the keys that seal TOTP secrets and queued email, the outbox worker that delivers email, the breached-password client | `store`, `db`, `mail`, `limits`, `config`, `domain`, `clock`, `telemetry` |
 //! | [`store`] | short-lived state: one-time codes and counters, in process and in Redis side by side | `limits`, `domain`, `clock` |
-//! | [`db`] | the SQL store (users, sessions, recovery codes) on SQLite, MySQL/MariaDB and PostgreSQL, one statement per query for all three; data migrations | `domain` |
-//! | [`mail`] | messages and templates, the `Mailer` trait, console, SMTP and in-memory mailers | `domain`, `config` |
+//! | [`db`] | the SQL store (users, sessions, recovery codes, security events, the mail outbox) on SQLite, MySQL/MariaDB and PostgreSQL, one statement per query for all three; data migrations | `domain` |
+//! | [`mail`] | messages and templates, the `Mailer` trait (one delivery), console, SMTP and in-memory mailers | `domain`, `config` |
 //! | [`config`] | the typed configuration, parsed once into one section per part | `domain`, `limits` |
 //! | [`limits`] | limit values and the decisions about them (lockouts, code budgets, the mail throttle): pure functions with their tests | `domain`, `clock` |
 //! | [`telemetry`] | the Prometheus metrics: names, labels, the recorder | nothing |

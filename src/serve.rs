@@ -22,9 +22,6 @@ use tower::ServiceExt;
 
 use crate::http::App;
 
-/// Longest wait for in-flight requests once shutdown has begun.
-const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
-
 /// How the accept loop treats its connections.
 #[derive(Clone, Copy, Debug)]
 pub struct ServeLimits {
@@ -33,9 +30,12 @@ pub struct ServeLimits {
     pub header_timeout: Duration,
     /// Connections open at once; beyond, new ones are closed as soon as they are accepted.
     pub max_connections: usize,
+    /// Longest wait for requests in flight once shutdown has begun (`SHUTDOWN_TIMEOUT_SECONDS`).
+    pub drain_timeout: Duration,
 }
 
-/// Accepts connections until `shutdown` completes, then waits for open ones to finish.
+/// Accepts connections until `shutdown` completes, then stops listening (new connections are
+/// refused) and waits, for at most `limits.drain_timeout`, for open ones to finish.
 pub async fn serve(
     listener: TcpListener,
     app: App,
@@ -97,8 +97,8 @@ pub async fn serve(
     drop(listener);
     tokio::select! {
         () = graceful.shutdown() => {}
-        () = tokio::time::sleep(DRAIN_TIMEOUT) => {
-            tracing::warn!("connections still open after {DRAIN_TIMEOUT:?}; closing them");
+        () = tokio::time::sleep(limits.drain_timeout) => {
+            tracing::warn!("connections still open after {:?}; closing them", limits.drain_timeout);
         }
     }
 }

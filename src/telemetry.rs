@@ -94,8 +94,10 @@ pub fn login(outcome: LoginOutcome) {
     counter!("authd_logins_total", "outcome" => outcome.label()).increment(1);
 }
 
-/// An email of `kind`: handed to the mailer (`sent`), refused by it (`failed`), or not sent
-/// because the mail throttle stopped the request (`throttled`).
+/// An email of `kind`: written to the outbox (`queued`), delivered (`sent`), put off after a
+/// failed try (`retried`), refused or given up (`failed`), not sent because its code died or
+/// it expired (`dropped`), or not queued because the mail throttle stopped the request
+/// (`throttled`).
 pub fn email(kind: &'static str, outcome: &'static str) {
     counter!("authd_emails_total", "kind" => message_kind(kind), "outcome" => outcome).increment(1);
 }
@@ -111,6 +113,12 @@ fn message_kind(kind: &'static str) -> &'static str {
         "email-change-notice" => "email_change_requested",
         other => other,
     }
+}
+
+/// The outbox: how many emails wait to be delivered, and how long the oldest has waited.
+pub fn outbox_backlog(depth: i64, oldest_age_seconds: f64) {
+    gauge!("authd_mail_outbox_depth").set(depth as f64);
+    gauge!("authd_mail_outbox_oldest_age_seconds").set(oldest_age_seconds);
 }
 
 /// bcrypt work running or waiting now.

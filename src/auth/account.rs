@@ -74,15 +74,16 @@ impl Auth {
         let user_id = record.user_id();
         let draft = self.draft_session(user_id, client);
         let event = self.event(user_id, EventKind::PasswordChanged, client);
+        let effects = self.with_notice(event, &record.email, Message::PasswordChanged);
         let ended =
-            db::sessions::replace_password(&self.db, user_id, &hash, Some(&draft.row()), &event)
+            db::sessions::replace_password(&self.db, user_id, &hash, Some(&draft.row()), &effects)
                 .await?;
+        self.mail_queued();
         self.sessions.revoke(Revocation::User(user_id)).await;
         let email = stored_email(&record)?;
         self.drop_codes(&[CodeKey::ResetPassword(email.clone())])
             .await;
         tracing::info!(%user_id, sessions_ended = ended, "password changed");
-        self.send(&email, Message::PasswordChanged).await;
         self.sign_in(record.into_user(), &draft)
     }
 
@@ -114,7 +115,8 @@ impl Auth {
             .await?
             .is_some()
         {
-            self.send(new_email, Message::EmailChangeAttempt).await;
+            self.queue(self.outgoing(new_email, Message::EmailChangeAttempt, None))
+                .await?;
         } else {
             let key = CodeKey::ChangeEmail {
                 user: user_id,
@@ -159,23 +161,30 @@ impl Auth {
         };
         self.use_code(&key, code, client.ip).await?;
         let event = self.event(user_id, EventKind::EmailChanged, client);
-        let (user, ended) =
-            match db::users::confirm_email_change(&self.db, user_id, &pending, &session.id, &event)
-                .await
-            {
-                Ok(Some(changed)) => changed,
-                // Another request replaced the pending one since the code was checked.
-                Ok(None) => return Err(AuthError::InvalidCode),
-                Err(DbError::Duplicate) => return Err(AuthError::EmailTaken),
-                Err(e) => return Err(e.into()),
-            };
+        let notice = Message::EmailChanged {
+            new_email: pending.clone(),
+        };
+        let effects = self.with_notice(event, &session.user.email, notice);
+        let (user, ended) = match db::users::confirm_email_change(
+            &self.db,
+            user_id,
+            &pending,
+            &session.id,
+            &effects,
+        )
+        .await
+        {
+            Ok(Some(changed)) => changed,
+            // Another request replaced the pending one since the code was checked.
+            Ok(None) => return Err(AuthError::InvalidCode),
+            Err(DbError::Duplicate) => return Err(AuthError::EmailTaken),
+            Err(e) => return Err(e.into()),
+        };
+        self.mail_queued();
         self.sessions.revoke(Revocation::User(user_id)).await;
         let old = UserEmail::parse(&session.user.email).map_err(|_| AuthError::NotAuthenticated)?;
-        self.drop_codes(&[CodeKey::ResetPassword(old.clone())])
-            .await;
+        self.drop_codes(&[CodeKey::ResetPassword(old)]).await;
         tracing::info!(%user_id, sessions_ended = ended, "address changed");
-        let notice = Message::EmailChanged { new_email: pending };
-        self.send(&old, notice).await;
         Ok(user)
     }
 

@@ -5,7 +5,7 @@
 use super::{Auth, AuthError, Client, Session};
 use crate::clock::delta;
 use crate::db::audit::{EventKind, EventRow, NewEvent};
-use crate::db::{self};
+use crate::db::{self, Effects};
 use crate::domain::{UserEmail, UserId};
 use crate::mail::Message;
 
@@ -74,13 +74,26 @@ impl Auth {
                 .any(|(ip, agent)| agent == user_agent && network_of(ip) == network)
     }
 
-    /// Mails the "new sign-in" notice to a stored address.
-    pub(super) async fn notify_new_sign_in(&self, email: &str, client: &Client) {
+    /// What a login writes with its session: its event, and the "new sign-in" notice to the
+    /// stored address `email` when `new_sign_in` says the client is new to the account.
+    pub(super) fn login_effects(
+        &self,
+        event: NewEvent,
+        email: &str,
+        client: &Client,
+        new_sign_in: bool,
+    ) -> Effects {
+        if !new_sign_in {
+            return Effects {
+                event,
+                mail: Vec::new(),
+            };
+        }
         let notice = Message::NewSignIn {
             ip: client.address.to_string(),
             user_agent: client.user_agent.as_str().to_owned(),
         };
-        self.notify(email, notice).await;
+        self.with_notice(event, email, notice)
     }
 
     /// The signed-in user's own events within the retention (older ones are purged by the

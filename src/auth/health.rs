@@ -27,7 +27,7 @@ impl Auth {
         Health {
             database,
             store,
-            email: self.mailer.status(),
+            email: self.delivery_status(),
         }
     }
 
@@ -44,6 +44,10 @@ impl Auth {
         let events = db::audit::purge(&self.db, cutoff).await?;
         if events > 0 {
             tracing::debug!(events, "security events past the retention purged");
+        }
+        let mail = self.purge_mail(now).await?;
+        if mail > 0 {
+            tracing::debug!(rows = mail, "settled outbox rows past the retention purged");
         }
         Ok(())
     }

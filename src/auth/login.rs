@@ -112,13 +112,12 @@ impl Auth {
         let draft = self.draft_session(record.user_id(), client);
         let new_sign_in = self.new_sign_in(record.user_id(), client).await;
         let event = self.event(record.user_id(), EventKind::LoginSucceeded, client);
-        if !db::sessions::create(&self.db, &draft.row(), &record.password_hash, &event).await? {
+        let effects = self.login_effects(event, &record.email, client, new_sign_in);
+        if !db::sessions::create(&self.db, &draft.row(), &record.password_hash, &effects).await? {
             // The password changed while it was being checked (a reset): the old one is void.
             return Err(AuthError::InvalidCredentials);
         }
-        if new_sign_in {
-            self.notify_new_sign_in(&record.email, client).await;
-        }
+        self.mail_queued();
         telemetry::login(Outcome::Success);
         Ok(LoginOutcome::SignedIn(
             self.sign_in(record.into_user(), &draft)?,

@@ -1,16 +1,15 @@
-//! Making codes and handing messages to the mailer.
+//! Making codes and queuing the email that carries them, and notices.
 
 use chrono::{DateTime, Utc};
 
 use super::{Auth, AuthError};
 use crate::clock::delta;
 use crate::domain::{Code, CodeKey, Purpose, UserEmail};
-use crate::mail::{Email, Message};
+use crate::mail::Message;
 use crate::store::NewCode;
-use crate::telemetry;
 
 impl Auth {
-    /// Issues a code for `key`, replacing any earlier one, and mails it. For a verification
+    /// Issues a code for `key`, replacing any earlier one, and queues the email that carries it. For a verification
     /// code, `registered_at` is when the registration it confirms was made (the email says so).
     /// The mail throttle was counted by the caller.
     pub(super) async fn send_code(
@@ -31,17 +30,22 @@ impl Auth {
         };
         self.codes.put(key, new).await?;
         let ttl_minutes = ttl.as_secs().div_ceil(60);
-        let message = match key.purpose() {
-            Purpose::VerifyEmail => Message::VerificationCode {
-                code,
-                ttl_minutes,
-                registered_at,
-            },
-            Purpose::ResetPassword => Message::PasswordResetCode { code, ttl_minutes },
-            Purpose::ChangeEmail => Message::EmailChangeCode { code, ttl_minutes },
+        let (message, user) = match key {
+            CodeKey::VerifyEmail(_) => (
+                Message::VerificationCode {
+                    code,
+                    ttl_minutes,
+                    registered_at,
+                },
+                None,
+            ),
+            CodeKey::ResetPassword(_) => (Message::PasswordResetCode { code, ttl_minutes }, None),
+            CodeKey::ChangeEmail { user, .. } => {
+                (Message::EmailChangeCode { code, ttl_minutes }, Some(*user))
+            }
         };
-        self.send(key.mailed_to(), message).await;
-        Ok(())
+        self.queue(self.outgoing(key.mailed_to(), message, user))
+            .await
     }
 
     /// Drops the codes of `keys` (best effort: a code left behind dies with its lifetime, and
@@ -54,20 +58,12 @@ impl Auth {
         }
     }
 
-    /// Hands a message to the mailer. A failure is logged, never shown: the response must not
-    /// depend on whether mail could be sent (it would reveal which addresses have accounts).
+    /// Queues a notice about something already done. A failure (the database is down) is
+    /// logged, not shown: the change stands, and the answer must say so.
     pub(super) async fn send(&self, to: &UserEmail, message: Message) {
         let kind = message.kind();
-        let email = Email {
-            to: to.clone(),
-            message,
-        };
-        match self.mailer.send(email).await {
-            Ok(()) => telemetry::email(kind, "sent"),
-            Err(e) => {
-                telemetry::email(kind, "failed");
-                tracing::error!(kind, error = %e, "email not sent");
-            }
+        if let Err(e) = self.queue(self.outgoing(to, message, None)).await {
+            tracing::error!(kind, error = %e, "email not queued");
         }
     }
 }

@@ -105,16 +105,17 @@ impl Auth {
                 let codes = new_recovery_codes();
                 let digests = self.recovery_digests(user_id, &codes);
                 let event = self.event(user_id, EventKind::MfaEnabled, client);
-                if !db::mfa::enable(&self.db, user_id, &sealed, step, &digests, &event).await? {
+                let effects = self.with_notice(event, &session.user.email, Message::TotpEnabled);
+                if !db::mfa::enable(&self.db, user_id, &sealed, step, &digests, &effects).await? {
                     // Another request enabled it, or set up a newer secret, meanwhile.
                     return Err(AuthError::MfaNotPending);
                 }
                 Ok(codes)
             })
             .await?;
+        self.mail_queued();
         let ended = self.end_other_sessions(session).await?;
         tracing::info!(%user_id, sessions_ended = ended, "TOTP enabled");
-        self.notify(&session.user.email, Message::TotpEnabled).await;
         Ok(codes)
     }
 
@@ -134,12 +135,13 @@ impl Auth {
         self.confirm_factor(&record, factor, client).await?;
         let user_id = record.user_id();
         let event = self.event(user_id, EventKind::MfaDisabled, client);
-        if !db::mfa::disable(&self.db, user_id, &event).await? {
+        let effects = self.with_notice(event, &record.email, Message::TotpDisabled);
+        if !db::mfa::disable(&self.db, user_id, &effects).await? {
             return Err(AuthError::MfaOff);
         }
+        self.mail_queued();
         let ended = self.end_other_sessions(session).await?;
         tracing::info!(%user_id, sessions_ended = ended, "TOTP disabled");
-        self.notify(&record.email, Message::TotpDisabled).await;
         Ok(())
     }
 
@@ -203,12 +205,11 @@ impl Auth {
         let draft = self.draft_session(user_id, client);
         let new_sign_in = self.new_sign_in(user_id, client).await;
         let event = self.event(user_id, EventKind::LoginSucceeded, client);
-        if !db::sessions::create(&self.db, &draft.row(), &record.password_hash, &event).await? {
+        let effects = self.login_effects(event, &record.email, client, new_sign_in);
+        if !db::sessions::create(&self.db, &draft.row(), &record.password_hash, &effects).await? {
             return Err(AuthError::NotAuthenticated);
         }
-        if new_sign_in {
-            self.notify_new_sign_in(&record.email, client).await;
-        }
+        self.mail_queued();
         self.sign_in(record.into_user(), &draft)
     }
 

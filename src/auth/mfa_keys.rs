@@ -57,9 +57,48 @@ pub struct MfaClaims {
 
 /// The keys, each drawn apart from its source with HKDF so that no two uses share one.
 pub struct MfaKeys {
-    cipher: XChaCha20Poly1305,
+    secrets: Sealer,
     recovery: [u8; 32],
     token: [u8; 32],
+    mail: Sealer,
+}
+
+/// Authenticated encryption with one key: XChaCha20-Poly1305, a random nonce per message, and
+/// associated data that binds each sealed value to what it belongs to.
+pub struct Sealer(XChaCha20Poly1305);
+
+impl Sealer {
+    fn new(key: &[u8; 32]) -> Self {
+        Self(XChaCha20Poly1305::new(key.into()))
+    }
+
+    /// `message` sealed: `v1.` then the nonce and ciphertext, hex-encoded. It opens only with
+    /// this key and the same `aad`.
+    pub fn seal(&self, aad: &[u8], message: &[u8]) -> String {
+        let nonce_bytes: [u8; NONCE_BYTES] = rand::random();
+        let nonce = XNonce::from(nonce_bytes);
+        let payload = Payload { msg: message, aad };
+        // Encryption fails only for messages beyond the cipher's limit (256 GiB).
+        let sealed = self.0.encrypt(&nonce, payload).unwrap_or_default();
+        let mut bytes = nonce_bytes.to_vec();
+        bytes.extend_from_slice(&sealed);
+        format!("{SEALED_V1}{}", hex::encode(bytes))
+    }
+
+    /// The message in `sealed`; `None` if it was sealed with another key or `aad`, or altered.
+    pub fn open(&self, aad: &[u8], sealed: &str) -> Option<Vec<u8>> {
+        let bytes = hex::decode(sealed.strip_prefix(SEALED_V1)?).ok()?;
+        if bytes.len() <= NONCE_BYTES {
+            return None;
+        }
+        let (nonce, ciphertext) = bytes.split_at(NONCE_BYTES);
+        let nonce = XNonce::from(<[u8; NONCE_BYTES]>::try_from(nonce).ok()?);
+        let payload = Payload {
+            msg: ciphertext,
+            aad,
+        };
+        self.0.decrypt(&nonce, payload).ok()
+    }
 }
 
 type HmacSha256 = Hmac<Sha256>;
@@ -73,48 +112,32 @@ impl MfaKeys {
     /// to its second factor is signed with a key of its own, derived from the latter).
     pub fn new(key: &MfaKey, signing_key: &[u8]) -> Self {
         Self {
-            cipher: XChaCha20Poly1305::new(key.expose().into()),
+            secrets: Sealer::new(key.expose()),
             recovery: derive(key.expose(), b"authd recovery code digests v1"),
             token: derive(signing_key, b"authd mfa token v1"),
+            mail: Sealer::new(&derive(key.expose(), b"authd outbox bodies v1")),
         }
     }
 
-    /// `secret` sealed for `user`: a random nonce and the ciphertext, hex-encoded. It opens
-    /// only with this key and only for this user (the user id is the associated data), so a
-    /// database dump yields no secret, and a sealed secret copied to another row opens for no one.
+    /// `secret` sealed for `user`. It opens only with this key and only for this user (the
+    /// user id is the associated data), so a database dump yields no secret, and a sealed
+    /// secret copied to another row opens for no one.
     pub fn seal(&self, user: UserId, secret: &TotpSecret) -> String {
-        let nonce_bytes: [u8; NONCE_BYTES] = rand::random();
-        let nonce = XNonce::from(nonce_bytes);
-        let aad = associated(user);
-        let payload = Payload {
-            msg: secret.expose(),
-            aad: &aad,
-        };
-        // Encryption fails only for messages beyond the cipher's limit (256 GiB).
-        let sealed = self.cipher.encrypt(&nonce, payload).unwrap_or_default();
-        let mut bytes = nonce_bytes.to_vec();
-        bytes.extend_from_slice(&sealed);
-        format!("{SEALED_V1}{}", hex::encode(bytes))
+        self.secrets.seal(&associated(user), secret.expose())
     }
 
     /// The secret sealed for `user`; `None` if it was sealed with another key, for another
     /// user, or altered.
     pub fn open(&self, user: UserId, sealed: &str) -> Option<TotpSecret> {
-        let bytes = hex::decode(sealed.strip_prefix(SEALED_V1)?).ok()?;
-        if bytes.len() <= NONCE_BYTES {
-            return None;
-        }
-        let (nonce, ciphertext) = bytes.split_at(NONCE_BYTES);
-        let nonce = XNonce::from(<[u8; NONCE_BYTES]>::try_from(nonce).ok()?);
-        let aad = associated(user);
-        let payload = Payload {
-            msg: ciphertext,
-            aad: &aad,
-        };
-        self.cipher
-            .decrypt(&nonce, payload)
-            .ok()
+        self.secrets
+            .open(&associated(user), sealed)
             .map(TotpSecret::from_bytes)
+    }
+
+    /// The sealer of queued email bodies: a key of its own, derived from the same key, so a
+    /// body that carries a code is unreadable in the database and survives a restart.
+    pub fn mail(&self) -> &Sealer {
+        &self.mail
     }
 
     /// The stored form of a recovery code of `user`: HMAC-SHA-256 under a key the database

@@ -13,6 +13,7 @@ mod login;
 mod mailing;
 mod mfa;
 mod mfa_keys;
+mod outbox;
 mod passwords;
 mod registration;
 mod reset;
@@ -35,13 +36,14 @@ pub use registration::Verified;
 pub use sessions::Session;
 
 use crate::clock::Clock;
-use crate::config::AuthSettings;
+use crate::config::{AuthSettings, OutboxSettings};
 use crate::db::Db;
 use crate::domain::UserAgent;
 use crate::mail::Mailer;
 use crate::store::{CodeStore, CounterStore, Revocations};
 use breach::BreachCheck;
 use mfa_keys::MfaKeys;
+use outbox::Outbox;
 use session_cache::SessionCache;
 use tokens::Tokens;
 
@@ -78,12 +80,13 @@ pub struct Auth {
     mfa: MfaKeys,
     /// The breached-password check, when it is on.
     breach: Option<BreachCheck>,
+    outbox: Outbox,
     settings: AuthSettings,
 }
 
 impl Auth {
-    /// The flows over `db` and `parts`, signing session tokens with `signing_key` and sealing
-    /// TOTP secrets with `mfa_key`. Starts the bcrypt threads (and, in the background, the
+    /// The flows over `db` and `parts`, signing session tokens with `signing_key`, sealing
+    /// TOTP secrets and queued email with `mfa_key`, keeping queued email as `outbox` says. Starts the bcrypt threads (and, in the background, the
     /// timing equaliser's hash), and listening for the sessions other instances end, so it
     /// needs a Tokio runtime.
     pub fn new(
@@ -92,6 +95,7 @@ impl Auth {
         settings: AuthSettings,
         signing_key: &SecretString,
         mfa_key: &MfaKey,
+        outbox: OutboxSettings,
     ) -> Result<Self, reqwest::Error> {
         let sessions = Arc::new(SessionCache::new(
             settings.session_cache_ttl,
@@ -110,6 +114,7 @@ impl Auth {
             sessions,
             mfa: MfaKeys::new(mfa_key, signing_key.expose_secret().as_bytes()),
             breach,
+            outbox: Outbox::new(outbox),
             db,
             codes: parts.codes,
             counters: parts.counters,
@@ -124,9 +129,8 @@ impl Auth {
         &self.db
     }
 
-    /// Lets queued email go out for at most `within`, then closes the database pool.
-    pub async fn shutdown(&self, within: std::time::Duration) {
-        self.mailer.shutdown(within).await;
+    /// Closes the database pool: the last step of a shutdown.
+    pub async fn close(&self) {
         self.db.close().await;
     }
 }

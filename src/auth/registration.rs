@@ -64,8 +64,8 @@ impl Auth {
             self.send_code(&CodeKey::VerifyEmail(email.clone()), now)
                 .await
         } else {
-            self.send(email, Message::RegistrationAttempt).await;
-            Ok(())
+            self.queue(self.outgoing(email, Message::RegistrationAttempt, None))
+                .await
         }
     }
 
@@ -120,7 +120,8 @@ impl Auth {
         Ok(Verified { user, password_set })
     }
 
-    /// Sends a fresh verification code if the address has an unverified account.
+    /// Sends a fresh verification code if the address has an unverified account (otherwise
+    /// makes the same write to the outbox, so the time tells nothing).
     pub async fn resend_verification(
         &self,
         email: &UserEmail,
@@ -128,13 +129,12 @@ impl Auth {
     ) -> Result<(), AuthError> {
         self.throttle_mail(MailKind::Verification, email, client)
             .await?;
-        let Some(user) = db::users::find_by_email(&self.db, email).await? else {
-            return Ok(());
-        };
-        if user.is_verified {
-            return Ok(());
+        match db::users::find_by_email(&self.db, email).await? {
+            Some(user) if !user.is_verified => {
+                self.send_code(&CodeKey::VerifyEmail(email.clone()), user.registered_at)
+                    .await
+            }
+            _ => self.queue_nothing().await,
         }
-        self.send_code(&CodeKey::VerifyEmail(email.clone()), user.registered_at)
-            .await
     }
 }

@@ -11,8 +11,9 @@ use crate::mail::Message;
 use crate::store::Revocation;
 
 impl Auth {
-    /// Sends a reset code if the address has an account. The throttle is counted first, so
-    /// the answer does not depend on whether it has.
+    /// Sends a reset code if the address has an account. The throttle is counted first, and
+    /// an unknown address makes the same write to the outbox, so the answer, and its time, do
+    /// not depend on whether it has.
     pub async fn forgot_password(
         &self,
         email: &UserEmail,
@@ -21,9 +22,10 @@ impl Auth {
         self.throttle_mail(MailKind::Reset, email, client).await?;
         if db::users::find_by_email(&self.db, email).await?.is_some() {
             self.send_code(&CodeKey::ResetPassword(email.clone()), self.clock.now())
-                .await?;
+                .await
+        } else {
+            self.queue_nothing().await
         }
-        Ok(())
     }
 
     /// Checks a reset code, sets the new password and ends every session of the user. The
@@ -47,11 +49,12 @@ impl Auth {
             .await?
             .ok_or(AuthError::InvalidCode)?;
         let event = self.event(user.user_id(), EventKind::PasswordReset, client);
+        let effects = self.with_notice(event, email.as_str(), Message::PasswordChanged);
         let ended =
-            db::sessions::replace_password(&self.db, user.user_id(), &hash, None, &event).await?;
+            db::sessions::replace_password(&self.db, user.user_id(), &hash, None, &effects).await?;
+        self.mail_queued();
         self.sessions.revoke(Revocation::User(user.user_id())).await;
         tracing::info!(user_id = %user.id, sessions_ended = ended, "password reset");
-        self.send(email, Message::PasswordChanged).await;
         Ok(())
     }
 }

@@ -1,5 +1,7 @@
 //! The email settings: which transport, and for SMTP where and how to connect.
 
+use std::time::Duration;
+
 use lettre::message::Mailbox;
 use secrecy::SecretString;
 
@@ -41,6 +43,17 @@ pub struct MailSettings {
     pub transport: EmailTransport,
     /// The product name in email subjects and bodies.
     pub app_name: String,
+    pub outbox: OutboxSettings,
+}
+
+/// How long queued email is kept trying, and kept once settled.
+#[derive(Clone, Copy, Debug)]
+pub struct OutboxSettings {
+    /// After this long since it was queued, an email still failing is given up (a code's own
+    /// expiry comes first for messages that carry one).
+    pub give_up: Duration,
+    /// How long sent, dropped and failed rows (without their bodies) are kept.
+    pub retention: Duration,
 }
 
 pub(super) fn mail_settings(env: &Env<'_>, app_env: AppEnv) -> Result<MailSettings, ConfigError> {
@@ -65,6 +78,14 @@ pub(super) fn mail_settings(env: &Env<'_>, app_env: AppEnv) -> Result<MailSettin
     Ok(MailSettings {
         transport,
         app_name: app_name(env),
+        outbox: OutboxSettings {
+            give_up: Duration::from_secs(
+                60 * env.number("MAIL_GIVE_UP_MINUTES", 1440, 1..=10_080)?,
+            ),
+            retention: Duration::from_secs(
+                86_400 * env.number("MAIL_OUTBOX_RETENTION_DAYS", 7, 1..=365)?,
+            ),
+        },
     })
 }
 

@@ -15,7 +15,7 @@ use secrecy::{ExposeSecret, SecretString};
 
 use crate::domain::PasswordPolicy;
 use crate::limits::{CodeLimits, HashLimits, LoginLimits, RateLimit};
-pub use email::{EmailTransport, MailSettings, SmtpSettings, SmtpTls};
+pub use email::{EmailTransport, MailSettings, OutboxSettings, SmtpSettings, SmtpTls};
 use env::Env;
 
 /// Where the server runs; production refuses unsafe settings.
@@ -62,6 +62,9 @@ pub struct ServerSettings {
     pub port: u16,
     /// Connections open at once; `None` derives it from the file-descriptor limit at start.
     pub max_connections: Option<usize>,
+    /// After SIGTERM or Ctrl-C, how long requests in flight and deliveries under way get
+    /// before the process exits.
+    pub shutdown_timeout: Duration,
 }
 
 /// The HTTP layer's settings.
@@ -225,6 +228,11 @@ impl Config {
                     None => None,
                     Some(_) => Some(env.number("MAX_CONNECTIONS", 0, 16..=1_000_000)? as usize),
                 },
+                shutdown_timeout: env.seconds(
+                    "SHUTDOWN_TIMEOUT_SECONDS",
+                    Duration::from_secs(10),
+                    1..=600,
+                )?,
             },
             http: HttpSettings {
                 cors_origins: match env.get("CORS_ORIGINS") {

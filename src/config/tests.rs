@@ -218,3 +218,27 @@ fn the_defaults_are_what_an_empty_environment_gives() {
     assert_eq!(d.store.memory_max_entries, 100_000);
     assert!(d.store.redis.is_none());
 }
+
+#[test]
+fn the_outbox_and_shutdown_bounds_come_from_their_variables() {
+    let c = from(&[]).unwrap();
+    assert_eq!(c.mail.outbox.give_up, Duration::from_secs(86_400));
+    assert_eq!(c.mail.outbox.retention, Duration::from_secs(7 * 86_400));
+    assert_eq!(c.server.shutdown_timeout, Duration::from_secs(10));
+    let c = from(&[
+        ("MAIL_GIVE_UP_MINUTES", "30"),
+        ("MAIL_OUTBOX_RETENTION_DAYS", "1"),
+        ("SHUTDOWN_TIMEOUT_SECONDS", "3"),
+    ])
+    .unwrap();
+    assert_eq!(c.mail.outbox.give_up, Duration::from_secs(1800));
+    assert_eq!(c.mail.outbox.retention, Duration::from_secs(86_400));
+    assert_eq!(c.server.shutdown_timeout, Duration::from_secs(3));
+    for (var, bad) in [
+        ("MAIL_GIVE_UP_MINUTES", "0"),
+        ("MAIL_OUTBOX_RETENTION_DAYS", "366"),
+        ("SHUTDOWN_TIMEOUT_SECONDS", "0"),
+    ] {
+        assert_eq!(from(&[(var, bad)]).unwrap_err().var, var);
+    }
+}

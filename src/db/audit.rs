@@ -66,7 +66,7 @@ pub struct EventRow {
 }
 
 /// Appends an `INSERT` of `event` (for use inside a transaction or alone).
-fn push_event<DB>(q: &mut QueryBuilder<DB>, event: &NewEvent)
+pub(super) fn push_event<DB>(q: &mut QueryBuilder<DB>, event: &NewEvent)
 where
     DB: sqlx::Database,
     for<'t> &'t str: sqlx::Encode<'t, DB> + sqlx::Type<DB>,
@@ -84,25 +84,6 @@ where
         .push(", ")
         .push_bind(event.user_agent.as_str())
         .push(")");
-}
-
-/// Stores `event` inside `tx`, with the change it records.
-pub(super) async fn record_in<DB>(
-    tx: &mut sqlx::Transaction<'_, DB>,
-    event: &NewEvent,
-) -> Result<(), sqlx::Error>
-where
-    DB: sqlx::Database,
-    for<'c> &'c mut DB::Connection: sqlx::Executor<'c, Database = DB>,
-    for<'t> &'t str: sqlx::Encode<'t, DB> + sqlx::Type<DB>,
-    for<'t> i64: sqlx::Encode<'t, DB> + sqlx::Type<DB>,
-    for<'t> DateTime<Utc>: sqlx::Encode<'t, DB> + sqlx::Type<DB>,
-    for<'q> DB::Arguments: sqlx::IntoArguments<DB>,
-{
-    let mut q = QueryBuilder::<DB>::new("");
-    push_event(&mut q, event);
-    q.build().execute(&mut **tx).await?;
-    Ok(())
 }
 
 /// Stores one event on its own (for changes that are one statement, or none).

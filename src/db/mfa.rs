@@ -5,8 +5,8 @@
 use chrono::{DateTime, Utc};
 use sqlx::QueryBuilder;
 
-use super::audit::{NewEvent, record_in};
 use super::{Db, DbError, with_pool};
+use super::{Effects, record_in};
 use crate::domain::UserId;
 
 /// The TOTP state of a user.
@@ -51,7 +51,7 @@ pub async fn set_pending(
 }
 
 /// Turns TOTP on with the pending secret `sealed` (still the one stored), records `step` as
-/// used, replaces the recovery codes with `digests` and stores `event`, in one transaction. Returns false,
+/// used, replaces the recovery codes with `digests` and stores `effects`, in one transaction. Returns false,
 /// changing nothing, if TOTP is on already or the pending secret changed.
 pub async fn enable(
     db: &Db,
@@ -59,9 +59,9 @@ pub async fn enable(
     sealed: &str,
     step: i64,
     digests: &[String],
-    event: &NewEvent,
+    effects: &Effects,
 ) -> Result<bool, DbError> {
-    let now = event.at;
+    let now = effects.event.at;
     Ok(with_pool!(db, pool => async {
         let mut tx = pool.begin().await?;
         let mut on = QueryBuilder::new("UPDATE users SET mfa_enabled = ");
@@ -80,17 +80,17 @@ pub async fn enable(
             return Ok::<bool, sqlx::Error>(false);
         }
         replace_codes(&mut tx, user_id, digests).await?;
-        record_in(&mut tx, event).await?;
+        record_in(&mut tx, effects).await?;
         tx.commit().await?;
         Ok(true)
     }
     .await)?)
 }
 
-/// Turns TOTP off: the secret, the last step and the recovery codes go, and `event` is stored
+/// Turns TOTP off: the secret, the last step and the recovery codes go, and `effects` are stored
 /// if it was on. Returns whether it was on.
-pub async fn disable(db: &Db, user_id: UserId, event: &NewEvent) -> Result<bool, DbError> {
-    let now = event.at;
+pub async fn disable(db: &Db, user_id: UserId, effects: &Effects) -> Result<bool, DbError> {
+    let now = effects.event.at;
     Ok(with_pool!(db, pool => async {
         let mut tx = pool.begin().await?;
         let mut off = QueryBuilder::new("UPDATE users SET mfa_enabled = ");
@@ -104,7 +104,7 @@ pub async fn disable(db: &Db, user_id: UserId, event: &NewEvent) -> Result<bool,
         let was_on = off.build().execute(&mut *tx).await?.rows_affected() == 1;
         replace_codes(&mut tx, user_id, &[]).await?;
         if was_on {
-            record_in(&mut tx, event).await?;
+            record_in(&mut tx, effects).await?;
         }
         tx.commit().await?;
         Ok::<bool, sqlx::Error>(was_on)

@@ -12,6 +12,7 @@ pub mod admin;
 pub mod audit;
 pub mod data;
 pub mod mfa;
+pub mod outbox;
 pub mod sessions;
 pub mod users;
 
@@ -49,6 +50,38 @@ macro_rules! with_pool {
     };
 }
 pub(crate) use with_pool;
+
+/// What a change writes beside itself, in its own transaction: the security event that records
+/// it, and the email it causes (so a notice is queued if and only if the change is made).
+#[derive(Clone, Debug)]
+pub struct Effects {
+    pub event: audit::NewEvent,
+    pub mail: Vec<outbox::NewMail>,
+}
+
+/// Writes `effects` inside `tx`, with the change they go with.
+pub(crate) async fn record_in<DB>(
+    tx: &mut sqlx::Transaction<'_, DB>,
+    effects: &Effects,
+) -> Result<(), sqlx::Error>
+where
+    DB: sqlx::Database,
+    for<'c> &'c mut DB::Connection: sqlx::Executor<'c, Database = DB>,
+    for<'t> &'t str: sqlx::Encode<'t, DB> + sqlx::Type<DB>,
+    for<'t> i64: sqlx::Encode<'t, DB> + sqlx::Type<DB>,
+    for<'t> chrono::DateTime<chrono::Utc>: sqlx::Encode<'t, DB> + sqlx::Type<DB>,
+    for<'q> DB::Arguments: sqlx::IntoArguments<DB>,
+{
+    let mut q = sqlx::QueryBuilder::<DB>::new("");
+    audit::push_event(&mut q, &effects.event);
+    q.build().execute(&mut **tx).await?;
+    for mail in &effects.mail {
+        let mut q = sqlx::QueryBuilder::<DB>::new("");
+        outbox::push_insert(&mut q, mail);
+        q.build().execute(&mut **tx).await?;
+    }
+    Ok(())
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum DbError {

@@ -7,8 +7,8 @@
 use chrono::{DateTime, Utc};
 use sqlx::QueryBuilder;
 
-use super::audit::{NewEvent, record_in};
 use super::{Db, DbError, with_pool};
+use super::{Effects, record_in};
 use crate::domain::{SessionHandle, SessionId, User, UserId};
 
 /// A session to open.
@@ -95,12 +95,12 @@ where
 
 /// Opens a session, but only while the user's password hash is still the one the login
 /// checked: a login that checked the old password cannot open a session after a reset has
-/// ended them all; stores `event` (the login) with it. Returns whether the session was created.
+/// ended them all; stores `effects` (the login event) with it. Returns whether the session was created.
 pub async fn create(
     db: &Db,
     session: &NewSession<'_>,
     password_hash: &str,
-    event: &NewEvent,
+    effects: &Effects,
 ) -> Result<bool, DbError> {
     Ok(with_pool!(db, pool => async {
         let mut tx = pool.begin().await?;
@@ -110,7 +110,7 @@ pub async fn create(
         if q.build().execute(&mut *tx).await?.rows_affected() != 1 {
             return Ok::<bool, sqlx::Error>(false);
         }
-        record_in(&mut tx, event).await?;
+        record_in(&mut tx, effects).await?;
         tx.commit().await?;
         Ok(true)
     }
@@ -263,16 +263,16 @@ pub async fn delete_all(
 
 /// Sets a new password hash (verifying the address: a reset code proves control of it) and ends
 /// every session of the user, in one transaction; then opens `replacement`, if given, for the
-/// session that changed the password, and stores `event` (at whose time it all happens).
+/// session that changed the password, and stores `effects` (at the time of their event).
 /// Returns how many sessions ended.
 pub async fn replace_password(
     db: &Db,
     user_id: UserId,
     password_hash: &str,
     replacement: Option<&NewSession<'_>>,
-    event: &NewEvent,
+    effects: &Effects,
 ) -> Result<u64, DbError> {
-    let now = event.at;
+    let now = effects.event.at;
     let ended = with_pool!(db, pool => async {
         let mut tx = pool.begin().await?;
         let mut set = QueryBuilder::new("UPDATE users SET password_hash = ");
@@ -292,7 +292,7 @@ pub async fn replace_password(
             push_session(&mut open, session);
             open.build().execute(&mut *tx).await?;
         }
-        record_in(&mut tx, event).await?;
+        record_in(&mut tx, effects).await?;
         tx.commit().await?;
         Ok::<u64, sqlx::Error>(ended)
     }

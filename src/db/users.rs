@@ -3,8 +3,8 @@
 use chrono::{DateTime, Utc};
 use sqlx::QueryBuilder;
 
-use super::audit::{NewEvent, record_in};
 use super::{Db, DbError, with_pool};
+use super::{Effects, record_in};
 use crate::domain::{SessionId, User, UserEmail, UserId, UserName};
 
 /// A user with the stored password hash, for the flows only; never serialized.
@@ -198,7 +198,7 @@ pub async fn pending_email(db: &Db, user_id: UserId) -> Result<Option<String>, D
 }
 
 /// Moves the user to `new_email` if that is still the pending request, and ends every other
-/// session, in one transaction with `event`. Returns the updated user and how many sessions ended, `None`
+/// session, in one transaction with `effects`. Returns the updated user and how many sessions ended, `None`
 /// if the request is no longer pending, or [`DbError::Duplicate`] if the address got an
 /// account meanwhile.
 pub async fn confirm_email_change(
@@ -206,9 +206,9 @@ pub async fn confirm_email_change(
     user_id: UserId,
     new_email: &UserEmail,
     keep: &SessionId,
-    event: &NewEvent,
+    effects: &Effects,
 ) -> Result<Option<(User, u64)>, DbError> {
-    let now = event.at;
+    let now = effects.event.at;
     let changed = with_pool!(db, pool => async {
         let mut tx = pool.begin().await?;
         let mut set = QueryBuilder::new("UPDATE users SET email = ");
@@ -230,7 +230,7 @@ pub async fn confirm_email_change(
         let mut read = QueryBuilder::new(RECORD);
         read.push(" WHERE id = ").push_bind(user_id.get());
         let record: UserRecord = read.build_query_as().fetch_one(&mut *tx).await?;
-        record_in(&mut tx, event).await?;
+        record_in(&mut tx, effects).await?;
         tx.commit().await?;
         Ok::<_, sqlx::Error>(Some((record.into_user(), ended)))
     }

@@ -10,7 +10,7 @@ pub struct ConsoleMailer;
 
 #[async_trait]
 impl Mailer for ConsoleMailer {
-    async fn send(&self, email: Email) -> Result<(), MailError> {
+    async fn deliver(&self, email: &Email) -> Result<(), MailError> {
         let kind = email.message.kind();
         match email.message.code() {
             Some(code) => tracing::info!(

@@ -6,7 +6,7 @@ use async_trait::async_trait;
 
 use super::{Email, MailError, Mailer};
 
-/// The test double of [`Mailer`]: messages are kept in order, never delivered.
+/// The test double of [`Mailer`]: messages are kept in the order they were handed over.
 #[derive(Default)]
 pub struct MemoryMailer {
     sent: Mutex<Vec<Email>>,
@@ -30,11 +30,11 @@ impl MemoryMailer {
 
 #[async_trait]
 impl Mailer for MemoryMailer {
-    async fn send(&self, email: Email) -> Result<(), MailError> {
+    async fn deliver(&self, email: &Email) -> Result<(), MailError> {
         self.sent
             .lock()
-            .map_err(|_| MailError("the in-memory mailbox lock is poisoned".into()))?
-            .push(email);
+            .map_err(|_| MailError::transient("the in-memory mailbox lock is poisoned"))?
+            .push(email.clone());
         Ok(())
     }
 }

@@ -7,9 +7,7 @@ pub mod template;
 
 pub use console::ConsoleMailer;
 pub use memory::MemoryMailer;
-pub use smtp::{RetryPolicy, SmtpMailer};
-
-use std::time::Duration;
+pub use smtp::SmtpMailer;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -111,9 +109,33 @@ impl Message {
     }
 }
 
+/// Why a delivery failed.
 #[derive(Debug, thiserror::Error)]
-#[error("email could not be handed over for delivery: {0}")]
-pub struct MailError(pub String);
+#[error("email not delivered: {reason}")]
+pub struct MailError {
+    pub reason: String,
+    /// The mail server refused this message for good (a mailbox that does not exist, say):
+    /// trying again cannot help, and it says nothing about the mail server's health.
+    pub permanent: bool,
+}
+
+impl MailError {
+    /// A failure that may pass (the mail server is down or slow): worth another try.
+    pub fn transient(reason: impl Into<String>) -> Self {
+        Self {
+            reason: reason.into(),
+            permanent: false,
+        }
+    }
+
+    /// A refusal of this message that another try would meet again.
+    pub fn permanent(reason: impl Into<String>) -> Self {
+        Self {
+            reason: reason.into(),
+            permanent: true,
+        }
+    }
+}
 
 /// Whether mail is getting through, for /health.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -132,16 +154,10 @@ impl DeliveryStatus {
     }
 }
 
-/// Delivers email. `send` is called on the request path, so an implementation must return
-/// quickly (hand the message to a queue) rather than wait on a mail server.
+/// Hands one message to its transport. Called by the outbox worker, never on the request path
+/// (requests queue mail in the database), so an implementation may wait on a mail server; it
+/// must give up within a bounded time.
 #[async_trait]
 pub trait Mailer: Send + Sync + 'static {
-    async fn send(&self, email: Email) -> Result<(), MailError>;
-
-    fn status(&self) -> DeliveryStatus {
-        DeliveryStatus::Ok
-    }
-
-    /// Delivers what is still queued, for at most `within`; called once at shutdown.
-    async fn shutdown(&self, _within: Duration) {}
+    async fn deliver(&self, email: &Email) -> Result<(), MailError>;
 }

@@ -74,14 +74,12 @@ async fn signed_up(app: &TestApp, email: &str, stored: i64) -> String {
 
 /// A login of `email` from the client `ip` with the browser `agent` (needs `trust_proxy`).
 async fn login_from(app: &TestApp, ip: &str, agent: &str, password: &str) -> reqwest::Response {
-    reqwest::Client::new()
+    let request = reqwest::Client::new()
         .post(app.url("/api/auth/login"))
         .header("x-forwarded-for", ip)
         .header("user-agent", agent)
-        .json(&json!({ "email": "ann@example.com", "password": password }))
-        .send()
-        .await
-        .unwrap()
+        .json(&json!({ "email": "ann@example.com", "password": password }));
+    app.send_settled(request).await
 }
 
 fn new_sign_ins(app: &TestApp) -> Vec<(String, String)> {

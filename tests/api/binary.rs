@@ -10,14 +10,19 @@ use std::time::{Duration, Instant};
 pub struct Binary {
     child: Child,
     output: Arc<Mutex<String>>,
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
 }
 
 impl Binary {
     /// Starts the binary in an empty directory (so no `.env` is read) on an SQLite database
     /// there, port 0, with `env` on top.
     pub fn start(env: &[(&str, &str)]) -> Self {
-        let dir = tempfile::tempdir().expect("temporary directory");
+        Self::start_in(tempfile::tempdir().expect("temporary directory"), env)
+    }
+
+    /// Starts the binary in `dir`, on the SQLite database there (a new one, or the one a
+    /// killed process left), port 0, with `env` on top.
+    pub fn start_in(dir: tempfile::TempDir, env: &[(&str, &str)]) -> Self {
         let database = format!("sqlite://{}", dir.path().join("auth.db").display());
         let mut command = Command::new(env!("CARGO_BIN_EXE_authd"));
         command
@@ -54,11 +59,7 @@ impl Binary {
                 }
             });
         }
-        Self {
-            child,
-            output,
-            _dir: dir,
-        }
+        Self { child, output, dir }
     }
 
     /// Everything the process wrote so far.
@@ -127,6 +128,17 @@ impl Binary {
     /// The process id, to look at what the process holds open.
     pub fn pid(&self) -> u32 {
         self.child.id()
+    }
+}
+
+impl Binary {
+    /// Kills the process at once (SIGKILL: no shutdown of any kind) and gives back its
+    /// directory, database included, to start it again in.
+    pub fn kill(mut self) -> tempfile::TempDir {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let dir = tempfile::tempdir().expect("temporary directory");
+        std::mem::replace(&mut self.dir, dir)
     }
 }
 

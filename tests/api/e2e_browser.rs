@@ -58,6 +58,7 @@ async fn a_page_on_another_origin_runs_the_whole_flow_with_the_browsers_cookie()
     let email = "ann@example.com";
     let registered = step(&browser, "register", json!(["Ann Lee", email, PASSWORD])).await;
     assert_eq!(registered["status"], 201, "{registered}");
+    app.mail_settled().await;
     let code = app.last_code(email);
     let verified = step(&browser, "verifyEmail", json!([email, code])).await;
     assert_eq!(verified["status"], 200, "{verified}");
@@ -191,6 +192,7 @@ async fn a_page_on_another_origin_runs_the_whole_flow_with_the_browsers_cookie()
     assert_eq!(foreign["status"], 0, "{foreign}");
     let foreign_login = step(&browser, "login", json!([email, PASSWORD])).await;
     assert_eq!(foreign_login["status"], 0, "{foreign_login}");
+    app.mail_settled().await;
     assert!(app.mailer.sent_to("eve@example.com").is_empty());
     browser.quit().await;
 }

@@ -8,8 +8,7 @@ use authd::db::Db;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::helpers::{Backend, PASSWORD, Shared, TestApp, all_backends, redis_store};
-use crate::instances::OwnRedis;
+use crate::helpers::{Backend, OwnRedis, PASSWORD, Shared, TestApp, all_backends, redis_store};
 use crate::smtp_server::free_port;
 
 /// Whether `/me` with `token` answers 401 within `within`, asking every 20 ms.

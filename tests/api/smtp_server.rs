@@ -105,6 +105,9 @@ impl SmtpServer {
         let mut server = Server::new(collector);
         server
             .with_name("test.local")
+            // One thread per connection, held while a client keeps its connection pooled:
+            // enough for several instances of the server at once.
+            .with_num_threads(32)
             .with_ssl(SslConfig::None)
             .expect("no TLS")
             .with_tcp_listener(listener);

@@ -90,6 +90,17 @@ impl CodeStore for MemoryCodeStore {
         Ok(())
     }
 
+    async fn holds(
+        &self,
+        key: &CodeKey,
+        code: &Code,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        Ok(self.codes.get(key).is_some_and(|stored| {
+            stored.expires_at > now && stored.code.as_ref().is_some_and(|c| c.matches(code))
+        }))
+    }
+
     async fn check(
         &self,
         key: &CodeKey,

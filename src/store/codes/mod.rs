@@ -65,6 +65,16 @@ pub trait CodeStore: Send + Sync + 'static {
         now: DateTime<Utc>,
     ) -> Result<CodeCheck, StoreError>;
 
+    /// Whether `code` is the live code of `key` at `now`, without counting a try: the outbox
+    /// asks before it mails a code, so a code that was used, replaced, burned or lost is not
+    /// sent late.
+    async fn holds(
+        &self,
+        key: &CodeKey,
+        code: &Code,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError>;
+
     /// Drops the code of `key`, if there is one: it must stop working (its account was
     /// deleted, its password changed).
     async fn remove(&self, key: &CodeKey) -> Result<(), StoreError>;

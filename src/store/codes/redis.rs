@@ -4,7 +4,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use super::{Attempt, CodeCheck, CodeStore, NewCode};
-use crate::domain::CodeKey;
+use crate::domain::{Code, CodeKey};
 use crate::store::StoreError;
 use crate::store::redis::{RedisStore, millis, store_error};
 
@@ -50,6 +50,24 @@ impl CodeStore for RedisStore {
             .query_async::<()>(&mut conn)
             .await
             .map_err(store_error)
+    }
+
+    async fn holds(
+        &self,
+        key: &CodeKey,
+        code: &Code,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let mut conn = self.connection.clone();
+        let (digest, expires): (Option<String>, Option<i64>) = redis::cmd("HMGET")
+            .arg(self.code_key(key))
+            .arg("h")
+            .arg("exp")
+            .query_async(&mut conn)
+            .await
+            .map_err(store_error)?;
+        let live = expires.is_some_and(|exp| exp > millis(now));
+        Ok(live && digest == Some(self.digest(key, code)?))
     }
 
     async fn check(

@@ -13,6 +13,13 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use super::{PASSWORD, TestApp};
 
 impl TestApp {
+    /// Sends `request`; returns once the email it queued has been delivered.
+    pub async fn send_settled(&self, request: RequestBuilder) -> Response {
+        let response = request.send().await.expect("request sent");
+        self.mail_settled().await;
+        response
+    }
+
     /// A request as the device holding `token`: `Authorization: Bearer`, no cookies.
     pub fn as_device(&self, token: &str, method: Method, path: &str) -> RequestBuilder {
         reqwest::Client::new()
@@ -23,13 +30,13 @@ impl TestApp {
     /// POST `body` as the device holding `token`.
     pub async fn post_as_device(&self, token: &str, path: &str, body: Value) -> Response {
         let request = self.as_device(token, Method::POST, path).json(&body);
-        request.send().await.expect("request sent")
+        self.send_settled(request).await
     }
 
     /// POST without a body (logout-others, logout-all) as the device holding `token`.
     pub async fn post_empty_as_device(&self, token: &str, path: &str) -> Response {
         let request = self.as_device(token, Method::POST, path);
-        request.send().await.expect("request sent")
+        self.send_settled(request).await
     }
 
     /// DELETE /api/auth/sessions/{id} as the device holding `token`; `id` goes into the path
@@ -66,12 +73,10 @@ impl TestApp {
 
     /// Logs `email` in with `password` as another device; returns its token.
     pub async fn device_with_password(&self, email: &str, password: &str) -> String {
-        let response = reqwest::Client::new()
+        let request = reqwest::Client::new()
             .post(self.url("/api/auth/login"))
-            .json(&serde_json::json!({ "email": email, "password": password }))
-            .send()
-            .await
-            .expect("request sent");
+            .json(&serde_json::json!({ "email": email, "password": password }));
+        let response = self.send_settled(request).await;
         assert_eq!(response.status(), StatusCode::OK, "login of {email}");
         token_of(response).await
     }

@@ -4,16 +4,16 @@
 
 mod clock;
 mod devices;
+mod private_servers;
 mod range_server;
 mod scratch;
 mod test_app;
 mod totp;
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use authd::config::{Config, SmtpSettings, SmtpTls};
-use authd::mail::{Mailer, MemoryMailer, RetryPolicy, SmtpMailer};
+use authd::mail::{Mailer, MemoryMailer, SmtpMailer};
 use authd::store::{CodeStore, CounterStore, RedisStore};
 use authd::{Application, Parts};
 use reqwest::Response;
@@ -24,6 +24,7 @@ pub use clock::ManualClock;
 pub use devices::{
     clears_the_cookie, long_session_cache, same_second, set_cookie, stable_headers, time, token_of,
 };
+pub use private_servers::{OwnMariaDb, OwnRedis};
 pub use range_server::{RangeServer, closed_url, sha1_hex};
 use scratch::{RedisScratch, Scratch};
 pub use test_app::{TestApp, client};
@@ -62,9 +63,19 @@ impl Backend {
 
     /// Spawns the app delivering email over SMTP to 127.0.0.1:`smtp_port`, as "Acme".
     pub async fn spawn_smtp(&self, smtp_port: u16, tweak: impl FnOnce(&mut Config)) -> TestApp {
-        let mailer = SmtpMailer::start(&smtp_settings(smtp_port), "Acme", quick_retries())
-            .expect("smtp mailer");
+        let mailer = SmtpMailer::new(&smtp_settings(smtp_port), "Acme").expect("smtp mailer");
         self.spawn_with_mailer(tweak, Some(Arc::new(mailer))).await
+    }
+
+    /// Spawns the app delivering email over SMTP to 127.0.0.1:`smtp_port`, sharing what
+    /// `with` says with another instance.
+    pub async fn spawn_smtp_sharing(&self, smtp_port: u16, with: Shared) -> TestApp {
+        let mailer = SmtpMailer::new(&smtp_settings(smtp_port), "Acme").expect("smtp mailer");
+        let with = Shared {
+            mailer: Some(Arc::new(mailer)),
+            ..with
+        };
+        self.spawn_sharing(|_| {}, with).await
     }
 
     /// Spawns the app with `mailer`, or the in-memory one that [`TestApp::mailer`] reads.
@@ -97,6 +108,7 @@ impl Backend {
         let a = self.spawn_sharing(&tweak, first).await;
         let second = Shared {
             store: Some(store),
+            memory: Some(a.mailer.clone()),
             clock: Some(a.clock.clone()),
             database_url: Some(a.database_url.clone()),
             ..Shared::default()
@@ -132,7 +144,7 @@ impl Backend {
         config.http.credential_rate.burst = 10_000;
         config.http.general_rate.burst = 10_000;
         tweak(&mut config);
-        let memory = Arc::new(MemoryMailer::default());
+        let memory = with.memory.unwrap_or_default();
         let clock = with.clock.unwrap_or_else(|| Arc::new(ManualClock::new()));
         let mut parts = Parts {
             mailer: with.mailer.unwrap_or_else(|| memory.clone()),
@@ -177,6 +189,9 @@ impl Backend {
 #[derive(Default)]
 pub struct Shared {
     pub mailer: Option<Arc<dyn Mailer>>,
+    /// The mailbox [`TestApp::mailer`] reads: instances on one database share one, since
+    /// either instance's worker may deliver what the other queued.
+    pub memory: Option<Arc<MemoryMailer>>,
     pub store: Option<Arc<RedisStore>>,
     pub codes: Option<Arc<dyn CodeStore>>,
     pub counters: Option<Arc<dyn CounterStore>>,
@@ -211,15 +226,6 @@ pub fn smtp_settings(port: u16) -> SmtpSettings {
         password: None,
         from: "Acme <no-reply@acme.test>".parse().expect("mailbox"),
         tls: SmtpTls::None,
-    }
-}
-
-/// Retries a test can wait for: first after 200 ms, then at most every second, for 30 s.
-pub fn quick_retries() -> RetryPolicy {
-    RetryPolicy {
-        first_delay: Duration::from_millis(200),
-        max_delay: Duration::from_secs(1),
-        give_up_after: Duration::from_secs(30),
     }
 }
 

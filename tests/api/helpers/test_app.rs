@@ -1,7 +1,9 @@
 //! A running app and typed helpers to talk to it over HTTP.
 
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
+use authd::clock::Clock;
 use authd::db::Db;
 use authd::domain::Code;
 use authd::http::RateLimiters;
@@ -39,7 +41,16 @@ impl TestApp {
         format!("{}{path}", self.base)
     }
 
+    /// POST `body` as JSON; returns once the email the request queued has been delivered.
     pub async fn post(&self, path: &str, body: Value) -> Response {
+        let response = self.post_now(path, body).await;
+        self.mail_settled().await;
+        response
+    }
+
+    /// POST `body` as JSON; returns as soon as the server answers, as a client sees it (for
+    /// timing an answer: the mail it queued may still be on its way).
+    pub async fn post_now(&self, path: &str, body: Value) -> Response {
         self.client
             .post(self.url(path))
             .json(&body)
@@ -48,15 +59,36 @@ impl TestApp {
             .expect("request sent")
     }
 
-    /// POST as the client `ip`, as a proxy would report it (needs `trust_proxy`).
+    /// POST as the client `ip`, as a proxy would report it (needs `trust_proxy`); returns once
+    /// the email the request queued has been delivered.
     pub async fn post_as(&self, ip: &str, path: &str, body: Value) -> Response {
-        self.client
+        let response = self
+            .client
             .post(self.url(path))
             .header("x-forwarded-for", ip)
             .json(&body)
             .send()
             .await
-            .expect("request sent")
+            .expect("request sent");
+        self.mail_settled().await;
+        response
+    }
+
+    /// Waits until the outbox worker has handed every email that is due to the mailer (or
+    /// dropped it, or put it off for a retry), so a test reads its mail right after the
+    /// request, as a user reads their inbox. A database that is down has nothing to wait for.
+    pub async fn mail_settled(&self) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while let Ok(due) = authd::db::outbox::due(&self.db, self.clock.now()).await {
+            if due == 0 {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{due} queued emails not delivered within 10 s"
+            );
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
     }
 
     /// A login attempt from the client `ip` (needs `trust_proxy`).

@@ -147,19 +147,16 @@ impl TestApp {
     /// The first step of a login of an account with two-factor login on, from a client with
     /// no cookies: checks that no session came with it and returns the `mfa_token`.
     pub async fn mfa_token(&self, email: &str, password: &str) -> String {
-        let response = client()
+        let request = client()
             .post(self.url("/api/auth/login"))
-            .json(&json!({ "email": email, "password": password }))
-            .send()
-            .await
-            .unwrap();
-        mfa_token_of(response).await
+            .json(&json!({ "email": email, "password": password }));
+        mfa_token_of(self.send_settled(request).await).await
     }
 
     /// POST /api/auth/mfa/verify with `body`, from a client with no cookies.
     pub async fn mfa_verify(&self, body: Value) -> Response {
         let request = client().post(self.url("/api/auth/mfa/verify")).json(&body);
-        request.send().await.unwrap()
+        self.send_settled(request).await
     }
 
     /// The second step with a TOTP code.
