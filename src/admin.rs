@@ -106,7 +106,7 @@ impl Admin {
     /// Deletes the account, its sessions and its recovery codes.
     pub async fn delete(&self, email: &UserEmail) -> Result<(), AdminError> {
         let user_id = self.user_id(email).await?;
-        db::users::delete(&self.db, user_id).await?;
+        db::users::delete(&self.db, user_id, &[]).await?;
         self.publish(Revocation::User(user_id)).await;
         Ok(())
     }

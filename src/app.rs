@@ -249,8 +249,17 @@ impl Application {
             tracing::warn!("deliveries still under way at the shutdown timeout; cut short");
             deliveries.abort();
         }
-        self.auth.release_mail().await;
-        self.auth.close().await;
+        // The database may not answer at all: a second at most for the leases and the pool.
+        let last = async {
+            self.auth.release_mail().await;
+            self.auth.close().await;
+        };
+        if tokio::time::timeout(Duration::from_secs(1), last)
+            .await
+            .is_err()
+        {
+            tracing::warn!("the database did not answer at shutdown; leases run out by themselves");
+        }
     }
 }
 

@@ -78,7 +78,7 @@ impl Auth {
         let ended =
             db::sessions::replace_password(&self.db, user_id, &hash, Some(&draft.row()), &effects)
                 .await?;
-        self.mail_queued();
+        self.committed(&effects.mail);
         self.sessions.revoke(Revocation::User(user_id)).await;
         let email = stored_email(&record)?;
         self.drop_codes(&[CodeKey::ResetPassword(email.clone())])
@@ -110,7 +110,16 @@ impl Auth {
             .await?;
         let user_id = record.user_id();
         let now = self.clock.now();
+        // The request this one replaces: its code must not work, nor be mailed late.
+        let replaced = db::users::pending_email(&self.db, user_id)
+            .await?
+            .and_then(|p| UserEmail::parse(&p).ok())
+            .filter(|p| p != new_email)
+            .map(|to| CodeKey::ChangeEmail { user: user_id, to });
         db::users::set_pending_email(&self.db, user_id, new_email, now).await?;
+        if let Some(replaced) = replaced {
+            self.drop_codes(&[replaced]).await;
+        }
         if db::users::find_by_email(&self.db, new_email)
             .await?
             .is_some()
@@ -180,7 +189,7 @@ impl Auth {
             Err(DbError::Duplicate) => return Err(AuthError::EmailTaken),
             Err(e) => return Err(e.into()),
         };
-        self.mail_queued();
+        self.committed(&effects.mail);
         self.sessions.revoke(Revocation::User(user_id)).await;
         let old = UserEmail::parse(&session.user.email).map_err(|_| AuthError::NotAuthenticated)?;
         self.drop_codes(&[CodeKey::ResetPassword(old)]).await;
@@ -203,11 +212,13 @@ impl Auth {
             .await?;
         let user_id = record.user_id();
         let pending = db::users::pending_email(&self.db, user_id).await?;
-        if !db::users::delete(&self.db, user_id).await? {
+        let email = stored_email(&record)?;
+        let goodbye = [self.outgoing(&email, Message::AccountDeleted, None)];
+        if !db::users::delete(&self.db, user_id, &goodbye).await? {
             return Err(AuthError::NotAuthenticated);
         }
+        self.committed(&goodbye);
         self.sessions.revoke(Revocation::User(user_id)).await;
-        let email = stored_email(&record)?;
         let mut codes = vec![
             CodeKey::ResetPassword(email.clone()),
             CodeKey::VerifyEmail(email.clone()),
@@ -219,7 +230,6 @@ impl Auth {
         );
         self.drop_codes(&codes).await;
         tracing::info!(%user_id, "account deleted");
-        self.send(&email, Message::AccountDeleted).await;
         Ok(())
     }
 }

@@ -117,7 +117,7 @@ impl Auth {
             // The password changed while it was being checked (a reset): the old one is void.
             return Err(AuthError::InvalidCredentials);
         }
-        self.mail_queued();
+        self.committed(&effects.mail);
         telemetry::login(Outcome::Success);
         Ok(LoginOutcome::SignedIn(
             self.sign_in(record.into_user(), &draft)?,

@@ -110,10 +110,10 @@ impl Auth {
                     // Another request enabled it, or set up a newer secret, meanwhile.
                     return Err(AuthError::MfaNotPending);
                 }
+                self.committed(&effects.mail);
                 Ok(codes)
             })
             .await?;
-        self.mail_queued();
         let ended = self.end_other_sessions(session).await?;
         tracing::info!(%user_id, sessions_ended = ended, "TOTP enabled");
         Ok(codes)
@@ -139,7 +139,7 @@ impl Auth {
         if !db::mfa::disable(&self.db, user_id, &effects).await? {
             return Err(AuthError::MfaOff);
         }
-        self.mail_queued();
+        self.committed(&effects.mail);
         let ended = self.end_other_sessions(session).await?;
         tracing::info!(%user_id, sessions_ended = ended, "TOTP disabled");
         Ok(())
@@ -209,7 +209,7 @@ impl Auth {
         if !db::sessions::create(&self.db, &draft.row(), &record.password_hash, &effects).await? {
             return Err(AuthError::NotAuthenticated);
         }
-        self.mail_queued();
+        self.committed(&effects.mail);
         self.sign_in(record.into_user(), &draft)
     }
 

@@ -8,6 +8,7 @@
 //! claimed with a lease, so instances share the table without sending twice; a lease left by
 //! an instance that died mid-send runs out and the row is tried again (at least once).
 
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
@@ -26,12 +27,15 @@ use crate::domain::{Code, CodeKey, UserEmail, UserId};
 use crate::mail::{DeliveryStatus, Email, MailError, Message};
 use crate::telemetry;
 
-/// How long a worker holds a row while it tries it: well past one SMTP conversation.
-const LEASE: Duration = Duration::from_secs(60);
-/// Rows taken at once.
-const BATCH: u32 = 8;
-/// Deliveries under way at once (connections to the mail server).
-const PARALLEL: usize = 4;
+/// Rows taken, and delivered side by side, at once (connections to the mail server).
+const BATCH: u32 = 4;
+/// How long a worker holds a row while it tries it: well past one SMTP conversation (each of
+/// its commands may take `SMTP_TIMEOUT`) and the code check before it.
+const LEASE: Duration = Duration::from_secs(120);
+/// Once the mail server answers again, rows waiting out a backoff are made due at once, at
+/// most this often (a message refused for a while, as greylisting does, must not be retried
+/// after every success).
+const HURRY_EVERY: Duration = Duration::from_secs(60);
 /// How often an idle worker looks for rows that fell due (a retry, another instance's row).
 const POLL: Duration = Duration::from_secs(1);
 /// The wait before the second try; it doubles with each failure, up to [`MAX_RETRY_DELAY`].
@@ -52,8 +56,9 @@ pub(super) struct Outbox {
     settings: OutboxSettings,
     outcomes: Outcomes,
     /// The latest try failed for a reason that may pass: the next success makes every row
-    /// waiting out a backoff due at once.
+    /// waiting out a backoff due at once (at most every [`HURRY_EVERY`]).
     failing: AtomicBool,
+    hurried: Mutex<Option<tokio::time::Instant>>,
 }
 
 impl Outbox {
@@ -64,6 +69,7 @@ impl Outbox {
             settings,
             outcomes: Outcomes::default(),
             failing: AtomicBool::new(false),
+            hurried: Mutex::new(None),
         }
     }
 }
@@ -258,8 +264,19 @@ impl Auth {
     }
 
     /// Tells the worker that mail was just queued, so it delivers it now, not at its next poll.
-    pub(super) fn mail_queued(&self) {
+    fn mail_queued(&self) {
         self.outbox.wake.notify_one();
+    }
+
+    /// After the transaction that queued `mail` with a change committed: counts it and wakes
+    /// the worker for it (a change that queued nothing wakes nobody).
+    pub(super) fn committed(&self, mail: &[NewMail]) {
+        for mail in mail {
+            telemetry::email(mail.kind, "queued");
+        }
+        if !mail.is_empty() {
+            self.mail_queued();
+        }
     }
 
     /// Whether mail is getting through: the latest try of a mail server failed for a reason
@@ -323,7 +340,7 @@ impl Auth {
         let rows = outbox::claim(&self.db, owner, now, now + delta(LEASE), BATCH).await?;
         let taken = rows.len();
         futures_util::stream::iter(rows)
-            .for_each_concurrent(PARALLEL, |row| self.try_row(row))
+            .for_each_concurrent(None, |row| self.try_row(row))
             .await;
         Ok(taken)
     }
@@ -440,6 +457,15 @@ impl Auth {
     }
 
     async fn hurry_backlog(&self, now: DateTime<Utc>) {
+        {
+            let Ok(mut hurried) = self.outbox.hurried.lock() else {
+                return;
+            };
+            if hurried.is_some_and(|at| at.elapsed() < HURRY_EVERY) {
+                return;
+            }
+            *hurried = Some(tokio::time::Instant::now());
+        }
         match outbox::hurry(&self.db, now).await {
             Ok(0) => {}
             Ok(n) => {
@@ -464,7 +490,7 @@ impl Auth {
 
     /// Deletes settled rows past the retention; run by the sweep.
     pub(super) async fn purge_mail(&self, now: DateTime<Utc>) -> Result<u64, DbError> {
-        outbox::purge(&self.db, now - delta(self.outbox.settings.retention)).await
+        outbox::purge(&self.db, now - delta(self.outbox.settings.retention), now).await
     }
 }
 

@@ -52,7 +52,7 @@ impl Auth {
         let effects = self.with_notice(event, email.as_str(), Message::PasswordChanged);
         let ended =
             db::sessions::replace_password(&self.db, user.user_id(), &hash, None, &effects).await?;
-        self.mail_queued();
+        self.committed(&effects.mail);
         self.sessions.revoke(Revocation::User(user.user_id())).await;
         tracing::info!(user_id = %user.id, sessions_ended = ended, "password reset");
         Ok(())

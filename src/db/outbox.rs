@@ -111,7 +111,8 @@ pub async fn insert_void(db: &Db, now: DateTime<Utc>) -> Result<(), DbError> {
 
 /// Takes the lease, until `until`, of at most `limit` pending rows that are due at `now` and
 /// held by nobody (or by a worker whose lease ran out), and returns them. Each row is taken
-/// with a conditional `UPDATE`, so of two workers that pick the same row only one gets it.
+/// with a conditional `UPDATE` that checks all of that again, so of two workers that pick the
+/// same row only one gets it, and a row another worker just put off is not taken early.
 pub async fn claim(
     db: &Db,
     owner: &str,
@@ -129,7 +130,7 @@ pub async fn claim(
             .push(") ORDER BY next_attempt_at, id LIMIT ")
             .push_bind(i64::from(limit));
         let candidates: Vec<(i64,)> = q.build_query_as().fetch_all(pool).await?;
-        let mut taken = 0;
+        let mut taken = Vec::new();
         for (id,) in candidates {
             let mut q = QueryBuilder::new("UPDATE mail_outbox SET lease_owner = ");
             q.push_bind(owner)
@@ -137,22 +138,27 @@ pub async fn claim(
                 .push_bind(until)
                 .push(", attempts = attempts + 1 WHERE id = ")
                 .push_bind(id)
-                .push(" AND state = 'pending' AND (leased_until IS NULL OR leased_until <= ")
+                .push(" AND state = 'pending' AND next_attempt_at <= ")
+                .push_bind(now)
+                .push(" AND (leased_until IS NULL OR leased_until <= ")
                 .push_bind(now)
                 .push(")");
-            taken += q.build().execute(pool).await?.rows_affected();
+            if q.build().execute(pool).await?.rows_affected() == 1 {
+                taken.push(id);
+            }
         }
-        if taken == 0 {
+        if taken.is_empty() {
             return Ok(Vec::new());
         }
         let mut q = QueryBuilder::new(
-            "SELECT id, kind, body, not_after, attempts FROM mail_outbox \
-             WHERE state = 'pending' AND lease_owner = ",
+            "SELECT id, kind, body, not_after, attempts FROM mail_outbox WHERE lease_owner = ",
         );
-        q.push_bind(owner)
-            .push(" AND leased_until = ")
-            .push_bind(until)
-            .push(" ORDER BY id");
+        q.push_bind(owner).push(" AND id IN (");
+        let mut ids = q.separated(", ");
+        for id in taken {
+            ids.push_bind(id);
+        }
+        q.push(") ORDER BY id");
         q.build_query_as().fetch_all(pool).await
     }.await)?)
 }
@@ -209,22 +215,28 @@ pub async fn hurry(db: &Db, now: DateTime<Utc>) -> Result<u64, DbError> {
 pub async fn release(db: &Db, owner: &str) -> Result<u64, DbError> {
     Ok(with_pool!(db, pool => {
         let mut q = QueryBuilder::new(
-            "UPDATE mail_outbox SET lease_owner = NULL, leased_until = NULL WHERE lease_owner = ",
+            "UPDATE mail_outbox SET lease_owner = NULL, leased_until = NULL \
+             WHERE state = 'pending' AND lease_owner = ",
         );
         q.push_bind(owner);
         q.build().execute(pool).await.map(|r| r.rows_affected())
     })?)
 }
 
-/// Deletes settled rows settled before `cutoff`; returns how many.
-pub async fn purge(db: &Db, cutoff: DateTime<Utc>) -> Result<u64, DbError> {
-    Ok(with_pool!(db, pool => {
+/// Deletes the rows settled before `cutoff`, and the placeholders of [`insert_void`] written
+/// before `now` (they served their purpose when written); returns how many. Run every minute,
+/// each call deletes about a minute's worth.
+pub async fn purge(db: &Db, cutoff: DateTime<Utc>, now: DateTime<Utc>) -> Result<u64, DbError> {
+    Ok(with_pool!(db, pool => async {
+        let mut q = QueryBuilder::new("DELETE FROM mail_outbox WHERE kind = ");
+        q.push_bind(VOID_KIND).push(" AND settled_at < ").push_bind(now);
+        let voids = q.build().execute(pool).await?.rows_affected();
         let mut q = QueryBuilder::new(
             "DELETE FROM mail_outbox WHERE state <> 'pending' AND settled_at < ",
         );
         q.push_bind(cutoff);
-        q.build().execute(pool).await.map(|r| r.rows_affected())
-    })?)
+        Ok::<u64, sqlx::Error>(voids + q.build().execute(pool).await?.rows_affected())
+    }.await)?)
 }
 
 /// How many rows are pending, and when the oldest of them was queued.

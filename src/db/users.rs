@@ -3,6 +3,7 @@
 use chrono::{DateTime, Utc};
 use sqlx::QueryBuilder;
 
+use super::outbox::{NewMail, push_insert};
 use super::{Db, DbError, with_pool};
 use super::{Effects, record_in};
 use crate::domain::{SessionId, User, UserEmail, UserId, UserName};
@@ -157,15 +158,25 @@ pub async fn find_by_id(db: &Db, user_id: UserId) -> Result<Option<UserRecord>, 
     })?)
 }
 
-/// Deletes the user; their sessions go with them (the foreign key cascades). Returns whether
-/// the user existed.
-pub async fn delete(db: &Db, user_id: UserId) -> Result<bool, DbError> {
-    let deleted = with_pool!(db, pool => {
+/// Deletes the user; their sessions go with them (the foreign key cascades). `goodbye` is
+/// queued in the same transaction, if the user existed. Returns whether the user existed.
+pub async fn delete(db: &Db, user_id: UserId, goodbye: &[NewMail]) -> Result<bool, DbError> {
+    Ok(with_pool!(db, pool => async {
+        let mut tx = pool.begin().await?;
         let mut q = QueryBuilder::new("DELETE FROM users WHERE id = ");
         q.push_bind(user_id.get());
-        q.build().execute(pool).await.map(|r| r.rows_affected())
-    })?;
-    Ok(deleted == 1)
+        if q.build().execute(&mut *tx).await?.rows_affected() != 1 {
+            return Ok::<bool, sqlx::Error>(false);
+        }
+        for mail in goodbye {
+            let mut q = QueryBuilder::new("");
+            push_insert(&mut q, mail);
+            q.build().execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(true)
+    }
+    .await)?)
 }
 
 /// Records `new_email` as the address the user asked to move to, replacing an earlier request.

@@ -1,5 +1,7 @@
 //! Delivery over SMTP through a pooled connection. Retries, backoff and giving up belong to
-//! the outbox worker that calls it; one conversation here is bounded by [`SMTP_TIMEOUT`].
+//! the outbox worker that calls it; each command of a conversation is bounded by
+//! [`SMTP_TIMEOUT`]. There is no timeout around the whole conversation: cutting one off would
+//! put a connection that is still mid-conversation back into the pool.
 
 use std::time::Duration;
 
@@ -13,8 +15,8 @@ use super::template::render;
 use super::{Email, MailError, Mailer};
 use crate::config::{SmtpSettings, SmtpTls};
 
-/// How long one SMTP conversation may take.
-pub const SMTP_TIMEOUT: Duration = Duration::from_secs(15);
+/// How long one SMTP command (connecting included) may take.
+pub const SMTP_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The SMTP mailer.
 pub struct SmtpMailer {
@@ -75,13 +77,10 @@ fn transport(settings: &SmtpSettings) -> Result<AsyncSmtpTransport<Tokio1Executo
 impl Mailer for SmtpMailer {
     async fn deliver(&self, email: &Email) -> Result<(), MailError> {
         let message = self.build(email)?;
-        match tokio::time::timeout(SMTP_TIMEOUT, self.transport.send(message)).await {
-            Ok(Ok(_)) => Ok(()),
-            Ok(Err(e)) if e.is_permanent() => Err(MailError::permanent(e.to_string())),
-            Ok(Err(e)) => Err(MailError::transient(e.to_string())),
-            Err(_) => Err(MailError::transient(format!(
-                "no answer from the mail server within {SMTP_TIMEOUT:?}"
-            ))),
+        match self.transport.send(message).await {
+            Ok(_) => Ok(()),
+            Err(e) if e.is_permanent() => Err(MailError::permanent(e.to_string())),
+            Err(e) => Err(MailError::transient(e.to_string())),
         }
     }
 }
