@@ -601,3 +601,66 @@ fn listening_ports(pid: u32) -> Vec<u16> {
     }
     ports
 }
+
+/// Scrapes until `done` holds (the outbox gauges are refreshed every 5 s), for 20 s at most.
+async fn scrape_until(metrics: &str, done: impl Fn(&Scrape) -> bool) -> Scrape {
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let scrape = scrape(metrics).await;
+        if done(&scrape) || std::time::Instant::now() > deadline {
+            return scrape;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test]
+async fn the_outbox_depth_and_age_show_mail_waiting_for_a_dead_mail_server() {
+    let port = crate::smtp_server::free_port().to_string();
+    let (authd, base, metrics) = with_metrics(&[
+        ("EMAIL_TRANSPORT", "smtp"),
+        ("SMTP_HOST", "127.0.0.1"),
+        ("SMTP_PORT", &port),
+        ("SMTP_TLS", "none"),
+        ("SMTP_FROM", "Acme <no-reply@acme.test>"),
+    ]);
+    for email in ["ann@example.com", "bob@example.com"] {
+        let body = json!({ "name": "Ann", "email": email, "password": PASSWORD });
+        assert_eq!(
+            post(&base, "/api/auth/register", body).await.status(),
+            StatusCode::CREATED
+        );
+    }
+    let codes = [("kind", "verification_code"), ("outcome", "queued")];
+    let waiting = scrape_until(&metrics, |s| {
+        s.value("authd_mail_outbox_depth", &[]) == 2.0
+            && s.value("authd_mail_outbox_oldest_age_seconds", &[]) >= 1.0
+    })
+    .await;
+    assert_eq!(
+        waiting.value("authd_mail_outbox_depth", &[]),
+        2.0,
+        "{}",
+        authd.output()
+    );
+    assert!(waiting.value("authd_mail_outbox_oldest_age_seconds", &[]) >= 1.0);
+    assert_eq!(waiting.value("authd_emails_total", &codes), 2.0);
+    let retried = [("kind", "verification_code"), ("outcome", "retried")];
+    assert!(
+        waiting.value("authd_emails_total", &retried) >= 2.0,
+        "{}",
+        waiting.text
+    );
+
+    let port: u16 = port.parse().unwrap();
+    let smtp = crate::smtp_server::SmtpServer::start_on(port).await;
+    assert_eq!(smtp.wait_for(2, Duration::from_secs(30)).await.len(), 2);
+    let drained = scrape_until(&metrics, |s| s.value("authd_mail_outbox_depth", &[]) == 0.0).await;
+    assert_eq!(drained.value("authd_mail_outbox_depth", &[]), 0.0);
+    assert_eq!(
+        drained.value("authd_mail_outbox_oldest_age_seconds", &[]),
+        0.0
+    );
+    let sent = [("kind", "verification_code"), ("outcome", "sent")];
+    assert_eq!(drained.value("authd_emails_total", &sent), 2.0);
+}

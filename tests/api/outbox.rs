@@ -4,6 +4,7 @@
 
 use std::time::{Duration, Instant};
 
+use authd::clock::Clock;
 use authd::db::Db;
 use reqwest::StatusCode;
 use serde_json::json;
@@ -74,6 +75,35 @@ all_backends! {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         assert_eq!(rows(&app).await, [("sent".to_owned(), None)]);
+    }
+
+    async fn settled_rows_go_after_the_retention_and_pending_ones_stay(backend: Backend) {
+        use authd::db::outbox::purge;
+        let port = free_port();
+        let app = backend.spawn_smtp(port, |_| {}).await;
+        app.register("ann@example.com").await;
+        tried(&app).await;
+        let week = chrono::TimeDelta::days(7);
+        // An email still waiting is never purged, however old it is.
+        let far = app.clock.now() + chrono::TimeDelta::days(30);
+        assert_eq!(purge(&app.db, far, far).await.unwrap(), 0);
+        assert_eq!(rows(&app).await.len(), 1);
+
+        let smtp = SmtpServer::start_on(port).await;
+        app.clock.advance(Duration::from_secs(30));
+        assert_eq!(smtp.wait_for(1, WAIT).await.len(), 1);
+        let deadline = Instant::now() + WAIT;
+        while rows(&app).await[0].0 != "sent" {
+            assert!(Instant::now() < deadline, "the delivered row was never settled");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        // Kept for the retention, then purged.
+        let now = app.clock.now();
+        assert_eq!(purge(&app.db, now - week, now).await.unwrap(), 0);
+        assert_eq!(rows(&app).await.len(), 1);
+        let later = now + week + chrono::TimeDelta::minutes(1);
+        assert_eq!(purge(&app.db, later - week, later).await.unwrap(), 1);
+        assert!(rows(&app).await.is_empty());
     }
 
     async fn a_code_replaced_or_expired_during_an_outage_is_not_mailed_late(backend: Backend) {
