@@ -10,12 +10,14 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
+use crate::auth::MailQueue;
 use crate::clock::{Clock, delta};
 use crate::db::admin::Account;
 use crate::db::audit::{EventKind, NewEvent};
 use crate::db::sessions::Live;
 use crate::db::{self, Db, DbError, Effects};
 use crate::domain::{UserEmail, UserId};
+use crate::mail::Message;
 use crate::store::{Revocation, Revocations};
 
 /// An account with its live sessions and second-factor state.
@@ -51,6 +53,9 @@ pub struct Admin {
     revocations: Arc<dyn Revocations>,
     clock: Arc<dyn Clock>,
     idle_timeout: Duration,
+    /// How the goodbye of a deleted account is queued (a running server delivers it); `None`
+    /// when the server key is not available to this command.
+    mail: Option<MailQueue>,
 }
 
 impl Admin {
@@ -59,12 +64,14 @@ impl Admin {
         revocations: Arc<dyn Revocations>,
         clock: Arc<dyn Clock>,
         idle_timeout: Duration,
+        mail: Option<MailQueue>,
     ) -> Self {
         Self {
             db,
             revocations,
             clock,
             idle_timeout,
+            mail,
         }
     }
 
@@ -103,12 +110,19 @@ impl Admin {
         self.find(email).await
     }
 
-    /// Deletes the account, its sessions and its recovery codes.
-    pub async fn delete(&self, email: &UserEmail) -> Result<(), AdminError> {
+    /// Deletes the account, its sessions and its recovery codes, and queues the goodbye email
+    /// in the same transaction (a running server's worker delivers it within a second or so).
+    /// Returns whether a goodbye was queued.
+    pub async fn delete(&self, email: &UserEmail) -> Result<bool, AdminError> {
         let user_id = self.user_id(email).await?;
-        db::users::delete(&self.db, user_id, &[]).await?;
+        let goodbye: Vec<_> = self
+            .mail
+            .iter()
+            .map(|mail| mail.seal(email, Message::AccountDeleted, None, self.clock.now()))
+            .collect();
+        db::users::delete(&self.db, user_id, &goodbye).await?;
         self.publish(Revocation::User(user_id)).await;
-        Ok(())
+        Ok(!goodbye.is_empty())
     }
 
     /// Ends every session of the account; returns how many were live.

@@ -8,6 +8,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use authd::admin::{Admin, AdminError};
+use authd::auth::MailQueue;
 use authd::clock::SystemClock;
 use authd::db::Db;
 use authd::db::admin::Account;
@@ -136,10 +137,13 @@ pub async fn users(config: &Config, command: Users, json: bool) -> ExitCode {
             Err(m) => return usage(&m),
         },
         Users::Delete { email: raw } => match email(&raw) {
-            Ok(e) => admin
-                .delete(&e)
-                .await
-                .map(|()| Output::Done("deleted".into())),
+            Ok(e) => admin.delete(&e).await.map(|goodbye| {
+                Output::Done(if goodbye {
+                    "deleted; the goodbye email is queued for the server to send".into()
+                } else {
+                    "deleted; no goodbye email (the server key is not available here)".into()
+                })
+            }),
             Err(m) => return usage(&m),
         },
         Users::RevokeSessions { email: raw } => match email(&raw) {
@@ -207,11 +211,17 @@ async fn admin(config: &Config) -> Result<Admin, StartError> {
         )?),
         _ => Arc::new(NoOtherInstances),
     };
+    // The key that seals queued email, as the server finds it (the same variables, or the
+    // development key file beside the SQLite database): without it, no goodbye email.
+    let mail = authd::mfa_key(config)
+        .ok()
+        .map(|key| MailQueue::new(&key, config.mail.outbox.give_up));
     Ok(Admin::new(
         db,
         revocations,
         Arc::new(SystemClock),
         config.auth.session_idle_timeout,
+        mail,
     ))
 }
 

@@ -9,7 +9,7 @@
 //!
 //! | module | holds | imports of ours |
 //! |---|---|---|
-//! | [`admin`] | the operator's commands (`authd users …`) on the database, telling running servers through the revocation channel | `db`, `store`, `domain`, `clock` |
+//! | [`admin`] | the operator's commands (`authd users …`) on the database, telling running servers through the revocation channel, queuing email for them to deliver | `auth`, `db`, `store`, `mail`, `domain`, `clock` |
 //! | [`app`] | start-up: builds the parts from a [`Config`], binds, serves, shuts down | everything, once |
 //! | `serve` | the accept loop: hyper HTTP/1.1, header timeout, connection cap, graceful drain | nothing |
 //! | [`http`] | router and layer order, one file per group of handlers, request/response schemas, extractors, error mapping, middleware, OpenAPI docs | `auth`, `domain`, `config`, `limits` |

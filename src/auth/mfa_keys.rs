@@ -60,7 +60,12 @@ pub struct MfaKeys {
     secrets: Sealer,
     recovery: [u8; 32],
     token: [u8; 32],
-    mail: Sealer,
+}
+
+/// The sealer of queued email bodies under `key`: a key of its own, derived from it, so a body
+/// that carries a code is unreadable in the database and opens again after a restart.
+pub fn mail_sealer(key: &MfaKey) -> Sealer {
+    Sealer::new(&derive(key.expose(), b"authd outbox bodies v1"))
 }
 
 /// Authenticated encryption with one key: XChaCha20-Poly1305, a random nonce per message, and
@@ -115,7 +120,6 @@ impl MfaKeys {
             secrets: Sealer::new(key.expose()),
             recovery: derive(key.expose(), b"authd recovery code digests v1"),
             token: derive(signing_key, b"authd mfa token v1"),
-            mail: Sealer::new(&derive(key.expose(), b"authd outbox bodies v1")),
         }
     }
 
@@ -132,12 +136,6 @@ impl MfaKeys {
         self.secrets
             .open(&associated(user), sealed)
             .map(TotpSecret::from_bytes)
-    }
-
-    /// The sealer of queued email bodies: a key of its own, derived from the same key, so a
-    /// body that carries a code is unreadable in the database and survives a restart.
-    pub fn mail(&self) -> &Sealer {
-        &self.mail
     }
 
     /// The stored form of a recovery code of `user`: HMAC-SHA-256 under a key the database

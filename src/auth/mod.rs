@@ -31,6 +31,7 @@ pub use health::Health;
 pub use login::{LoginOutcome, SignedIn};
 pub use mfa::{MFA_TOKEN_TTL, SecondFactor, TotpSetup};
 pub use mfa_keys::{MFA_KEY_BYTES, MfaKey};
+pub use outbox::MailQueue;
 pub use passwords::{PasswordError, Passwords};
 pub use registration::Verified;
 pub use sessions::Session;
@@ -114,7 +115,7 @@ impl Auth {
             sessions,
             mfa: MfaKeys::new(mfa_key, signing_key.expose_secret().as_bytes()),
             breach,
-            outbox: Outbox::new(outbox),
+            outbox: Outbox::new(outbox, mfa_key),
             db,
             codes: parts.codes,
             counters: parts.counters,

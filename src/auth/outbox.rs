@@ -4,7 +4,8 @@
 //! died meanwhile is not mailed late; and the request never waits on the mail server.
 //!
 //! Bodies are sealed with a key of their own derived from the server key (see
-//! [`MfaKeys::mail`](super::mfa_keys::MfaKeys::mail)); a settled row keeps no body. Rows are
+//! [`mail_sealer`]); a settled row keeps no body. The command line queues
+//! mail too ([`MailQueue`]), which a running server's worker delivers. Rows are
 //! claimed with a lease, so instances share the table without sending twice; a lease left by
 //! an instance that died mid-send runs out and the row is tried again (at least once).
 
@@ -17,6 +18,7 @@ use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 use tokio::sync::{Notify, watch};
 
+use super::mfa_keys::{MfaKey, Sealer, mail_sealer};
 use super::{Auth, AuthError};
 use crate::clock::delta;
 use crate::config::OutboxSettings;
@@ -48,11 +50,63 @@ const ANSWER_FIRST: Duration = Duration::from_millis(10);
 /// How often the backlog metrics are refreshed (only while metrics are on).
 const BACKLOG_EVERY: Duration = Duration::from_secs(5);
 
+/// How email is put in the outbox: sealed under the server key, worth sending until its
+/// give-up time (or its code's expiry). The server and the command line both queue with it.
+pub struct MailQueue {
+    sealer: Sealer,
+    give_up: Duration,
+}
+
+impl MailQueue {
+    pub fn new(key: &MfaKey, give_up: Duration) -> Self {
+        Self {
+            sealer: mail_sealer(key),
+            give_up,
+        }
+    }
+
+    /// `message` to `to` as a row to queue at `now`: sealed, due at once, worth sending until
+    /// the give-up time or, for a code, until the code expires. `user` is whose change of
+    /// address a code proves.
+    pub fn seal(
+        &self,
+        to: &UserEmail,
+        message: Message,
+        user: Option<UserId>,
+        now: DateTime<Utc>,
+    ) -> NewMail {
+        let kind = message.kind();
+        let worth = message.ttl_minutes().map_or(self.give_up, |minutes| {
+            Duration::from_secs(minutes * 60).min(self.give_up)
+        });
+        let email = Email {
+            to: to.clone(),
+            message,
+        };
+        let body = serde_json::to_vec(&Body::new(&email, user)).unwrap_or_default();
+        NewMail {
+            kind,
+            body: self.sealer.seal(&associated(kind), &body),
+            created_at: now,
+            not_after: now + delta(worth),
+        }
+    }
+
+    /// The email in a sealed body of `kind`, and the key of the code it carries; `None` if it
+    /// was sealed under another key, for another kind, altered, or is not a message this
+    /// version knows.
+    fn open(&self, kind: &str, sealed: &str) -> Option<(Email, Option<CodeKey>)> {
+        let bytes = self.sealer.open(&associated(kind), sealed)?;
+        serde_json::from_slice::<Body>(&bytes).ok()?.open()
+    }
+}
+
 /// This instance's side of the outbox.
 pub(super) struct Outbox {
     /// Names this instance's leases: random, so two instances never take each other's.
     owner: String,
     wake: Notify,
+    queue: MailQueue,
     settings: OutboxSettings,
     outcomes: Outcomes,
     /// The latest try failed for a reason that may pass: the next success makes every row
@@ -62,10 +116,11 @@ pub(super) struct Outbox {
 }
 
 impl Outbox {
-    pub(super) fn new(settings: OutboxSettings) -> Self {
+    pub(super) fn new(settings: OutboxSettings, key: &MfaKey) -> Self {
         Self {
             owner: hex::encode(rand::random::<[u8; 16]>()),
             wake: Notify::new(),
+            queue: MailQueue::new(key, settings.give_up),
             settings,
             outcomes: Outcomes::default(),
             failing: AtomicBool::new(false),
@@ -215,24 +270,7 @@ impl Auth {
         message: Message,
         user: Option<UserId>,
     ) -> NewMail {
-        let now = self.clock.now();
-        let kind = message.kind();
-        let worth = message
-            .ttl_minutes()
-            .map_or(self.outbox.settings.give_up, |minutes| {
-                Duration::from_secs(minutes * 60).min(self.outbox.settings.give_up)
-            });
-        let email = Email {
-            to: to.clone(),
-            message,
-        };
-        let body = serde_json::to_vec(&Body::new(&email, user)).unwrap_or_default();
-        NewMail {
-            kind,
-            body: self.mfa.mail().seal(&associated(kind), &body),
-            created_at: now,
-            not_after: now + delta(worth),
-        }
+        self.outbox.queue.seal(to, message, user, self.clock.now())
     }
 
     /// The changes' event, with `message` to the stored address `to` (none if it no longer
@@ -373,9 +411,7 @@ impl Auth {
         let opened = row
             .body
             .as_deref()
-            .and_then(|sealed| self.mfa.mail().open(&associated(&row.kind), sealed))
-            .and_then(|bytes| serde_json::from_slice::<Body>(&bytes).ok())
-            .and_then(Body::open);
+            .and_then(|sealed| self.outbox.queue.open(&row.kind, sealed));
         let Some((email, key)) = opened else {
             tracing::error!(id = row.id, kind = %row.kind, "queued email cannot be opened (sealed under another key?); dropped");
             return Outcome::Settle(Settled::Dropped);

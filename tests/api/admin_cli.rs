@@ -8,6 +8,7 @@ use std::collections::BTreeSet;
 use std::process::Stdio;
 use std::time::Duration;
 
+use authd::mail::Message;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -61,9 +62,14 @@ pub async fn authd(args: &[&str], env: &[(&str, &str)]) -> Run {
     }
 }
 
-/// Runs `authd args` on the database of `app`.
+/// Runs `authd args` on the database of `app`, with the server's secret (as an operator runs
+/// it with the server's environment: the key that seals queued email is derived from it).
 async fn admin(app: &TestApp, args: &[&str]) -> Run {
-    authd(args, &[("DATABASE_URL", app.database_url.as_str())]).await
+    let env = [
+        ("DATABASE_URL", app.database_url.as_str()),
+        ("JWT_SECRET", TEST_SECRET),
+    ];
+    authd(args, &env).await
 }
 
 /// Registers `email` under `name`, checking the answer.
@@ -179,7 +185,14 @@ all_backends! {
         let app = backend.spawn().await;
         let token = app.logged_in_user("ann@example.com").await;
         app.cache(&token).await;
-        admin(&app, &["users", "delete", "ann@example.com"]).await.ok();
+        let run = admin(&app, &["users", "delete", "ann@example.com"]).await.ok();
+        assert!(run.stdout.contains("goodbye email is queued"), "{run:?}");
+        // The running server's worker delivers the goodbye the command queued (on the
+        // command's clock, the real one: bring the test's clock past it).
+        app.clock.advance(Duration::from_secs(60));
+        app.mail_settled().await;
+        let goodbyes = app.mail_count("ann@example.com", |m| matches!(m, Message::AccountDeleted));
+        assert_eq!(goodbyes, 1);
         assert_eq!(app.login("ann@example.com", PASSWORD).await.status(), StatusCode::UNAUTHORIZED);
         assert!(refused_within(&app, &token, Duration::from_millis(1500)).await, "the deleted account's session still works");
         assert_eq!(admin(&app, &["users", "show", "ann@example.com"]).await.code, 1);
