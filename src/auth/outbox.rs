@@ -107,7 +107,8 @@ pub(super) struct Outbox {
     owner: String,
     wake: Notify,
     queue: MailQueue,
-    settings: OutboxSettings,
+    /// How long settled rows are kept.
+    retention: Duration,
     outcomes: Outcomes,
     /// The latest try failed for a reason that may pass: the next success makes every row
     /// waiting out a backoff due at once (at most every [`HURRY_EVERY`]).
@@ -121,7 +122,7 @@ impl Outbox {
             owner: hex::encode(rand::random::<[u8; 16]>()),
             wake: Notify::new(),
             queue: MailQueue::new(key, settings.give_up),
-            settings,
+            retention: settings.retention,
             outcomes: Outcomes::default(),
             failing: AtomicBool::new(false),
             hurried: Mutex::new(None),
@@ -384,8 +385,20 @@ impl Auth {
     }
 
     async fn try_row(&self, row: Claimed) {
-        let kind = telemetry_kind(&row.kind);
-        let outcome = self.attempt(&row).await;
+        let opened = row
+            .body
+            .as_deref()
+            .and_then(|sealed| self.outbox.queue.open(&row.kind, sealed));
+        let (kind, outcome) = match opened {
+            Some((email, key)) => (
+                email.message.kind(),
+                self.attempt(&row, &email, key.as_ref()).await,
+            ),
+            None => {
+                tracing::error!(id = row.id, kind = %row.kind, "queued email cannot be opened (sealed under another key?); dropped");
+                ("other", Outcome::Settle(Settled::Dropped))
+            }
+        };
         let owner = &self.outbox.owner;
         let now = self.clock.now();
         let written = match outcome {
@@ -405,17 +418,9 @@ impl Auth {
         }
     }
 
-    /// One try of one row.
-    async fn attempt(&self, row: &Claimed) -> Outcome {
+    /// One try of one row, opened: `email`, and the key of the code it carries.
+    async fn attempt(&self, row: &Claimed, email: &Email, key: Option<&CodeKey>) -> Outcome {
         let now = self.clock.now();
-        let opened = row
-            .body
-            .as_deref()
-            .and_then(|sealed| self.outbox.queue.open(&row.kind, sealed));
-        let Some((email, key)) = opened else {
-            tracing::error!(id = row.id, kind = %row.kind, "queued email cannot be opened (sealed under another key?); dropped");
-            return Outcome::Settle(Settled::Dropped);
-        };
         let kind = email.message.kind();
         if now > row.not_after {
             tracing::warn!(
@@ -425,7 +430,7 @@ impl Auth {
             );
             return Outcome::Settle(Settled::Dropped);
         }
-        if let (Some(key), Some(code)) = (&key, email.message.code()) {
+        if let (Some(key), Some(code)) = (key, email.message.code()) {
             match self.codes.holds(key, code, now).await {
                 Ok(true) => {}
                 Ok(false) => {
@@ -442,7 +447,7 @@ impl Auth {
                 }
             }
         }
-        match self.mailer.deliver(&email).await {
+        match self.mailer.deliver(email).await {
             Ok(()) => {
                 self.outbox.outcomes.record(true);
                 tracing::info!(id = row.id, kind, "email delivered");
@@ -526,28 +531,8 @@ impl Auth {
 
     /// Deletes settled rows past the retention; run by the sweep.
     pub(super) async fn purge_mail(&self, now: DateTime<Utc>) -> Result<u64, DbError> {
-        outbox::purge(&self.db, now - delta(self.outbox.settings.retention), now).await
+        outbox::purge(&self.db, now - delta(self.outbox.retention), now).await
     }
-}
-
-/// The metrics label of a stored kind: one of the message kinds, whatever the row says.
-fn telemetry_kind(stored: &str) -> &'static str {
-    const KINDS: [&str; 13] = [
-        "verification_code",
-        "password_reset_code",
-        "registration_attempt",
-        "password_changed",
-        "email_change_code",
-        "email_change_attempt",
-        "email_change_requested",
-        "email_changed",
-        "account_deleted",
-        "totp_enabled",
-        "totp_disabled",
-        "recovery_code_used",
-        "new_sign_in",
-    ];
-    KINDS.into_iter().find(|k| *k == stored).unwrap_or("other")
 }
 
 /// Which came last: a delivery that got through or one that failed for a reason that may pass.
@@ -637,7 +622,6 @@ mod tests {
         assert_eq!(messages.len(), 13, "a new message needs a stored form");
         for message in messages {
             let kind = message.kind();
-            assert_eq!(telemetry_kind(kind), kind);
             let (email, key) = roundtrip(message.clone(), Some(UserId::new(9)));
             assert_eq!(format!("{:?}", email.message), format!("{message:?}"));
             assert_eq!(

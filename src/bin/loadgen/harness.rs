@@ -191,17 +191,14 @@ async fn me_row(
 ) -> Result<(), String> {
     let (server, _) = authd(bin, log_level, database_url, extra).await?;
     let token = session(&server).await?;
-    let host = server.host.clone();
-    let me = hammer(
-        &host,
-        64,
-        d,
-        get_step(host.clone(), "/api/auth/me", Some(token)),
-    )
-    .await
-    .summary();
-    row(name, &me, top);
+    row(name, &me_summary(&server.host, token, d).await, top);
     Ok(())
+}
+
+/// `/me` of the session `token` on `host`, 64 connections.
+async fn me_summary(host: &str, token: Arc<String>, d: Until) -> Summary {
+    let me = get_step(host.to_owned(), "/api/auth/me", Some(token));
+    hammer(host, 64, d, me).await.summary()
 }
 
 fn row(name: &str, s: &Summary, ceiling: Option<f64>) {
@@ -261,17 +258,9 @@ pub async fn run(plan: Plan) -> Result<(), String> {
             .await
             .summary();
         row(&format!("{label}authd /health, warn"), &health, top);
-        let me = hammer(
-            &host,
-            64,
-            d,
-            get_step(host.clone(), "/api/auth/me", Some(token)),
-        )
-        .await
-        .summary();
         row(
             &format!("{label}authd GET /api/auth/me (cookie), warn"),
-            &me,
+            &me_summary(&host, token, d).await,
             top,
         );
         drop(server);
